@@ -1,0 +1,34 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run test bench eval lint clean
+
+install: $(STAMP)
+
+# Re-installs only when pyproject.toml changes. torch comes first and pinned so
+# pip takes the CPU wheel instead of resolving a CUDA build for sentence-transformers.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+run: install
+	$(PY) -m bot run
+
+test: install
+	env -u OPENAI_API_KEY -u SLACK_BOT_TOKEN $(PY) -m pytest -q
+
+eval: install
+	$(PY) -m bot eval
+
+bench: install
+	$(PY) bench/ingest_bench.py
+	$(PY) bench/retrieval_bench.py
+
+clean:
+	rm -rf $(VENV) .data .pytest_cache

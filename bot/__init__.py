@@ -1,0 +1,1 @@
+"""A Slack assistant for B2B revenue teams."""

@@ -1,0 +1,226 @@
+"""Command line: parse, build settings, call one service, print.
+
+With --json, stdout carries exactly one JSON object; logs and progress go to stderr.
+Exit status: 0 success, 2 bad usage or input, 1 failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from bot.settings import Settings, SettingsError, load_settings
+
+logger = logging.getLogger("bot")
+
+OK, FAILURE, BAD_INPUT = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad input from the person at the keyboard: exit 2 with this message."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="A Slack assistant for B2B revenue teams.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+        return p
+
+    p = command("ingest", "load CRM exports and sales content into the store (idempotent)")
+    p.add_argument("paths", nargs="*", type=Path, help="files or folders (default: KNOWLEDGE_PATH)")
+    p.add_argument("--rebuild", action="store_true", help="drop the store and embed everything again")
+
+    p = command("ask", "a grounded answer with citations")
+    p.add_argument("question")
+    p.add_argument("--account", help="the account the question is about")
+
+    command("chat", "a local console over the same handlers (no Slack needed)")
+    command("eval", "run the bundled evaluation sets")
+    command("run", "ingest what changed, then serve Slack (tokens set) or open the console")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, settings: Settings | None = None,
+         services_factory: Callable[[Settings], Any] | None = None,
+         stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
+    stdout = stdout or sys.stdout
+    stdin = stdin or sys.stdin
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse already printed the usage
+        return BAD_INPUT if exc.code else OK
+    try:
+        settings = settings or load_settings()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return BAD_INPUT
+    logging.basicConfig(
+        stream=sys.stderr, level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for noisy in ("httpx", "chromadb", "sentence_transformers", "transformers"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+    from bot.knowledge.store import StoreError
+    from bot.runtime import build_services
+
+    try:
+        services = (services_factory or build_services)(settings)
+        handler = COMMANDS[args.command]
+        return handler(args, services, stdin, stdout)
+    except UsageError as exc:
+        _fail(args, stdout, str(exc))
+        return BAD_INPUT
+    except StoreError as exc:
+        _fail(args, stdout, str(exc))
+        return FAILURE
+    except KeyboardInterrupt:
+        return FAILURE
+    except Exception as exc:  # the edge: one line for the person, the trace for the log
+        logger.exception("command %s failed", args.command)
+        _fail(args, stdout, f"{args.command} failed: {exc}")
+        return FAILURE
+
+
+def _fail(args: argparse.Namespace, stdout: TextIO, message: str) -> None:
+    if getattr(args, "json", False):
+        _emit(stdout, {"error": message})
+    print(f"error: {message}", file=sys.stderr)
+
+
+def _emit(stdout: TextIO, payload: dict[str, Any]) -> None:
+    stdout.write(json.dumps(payload, ensure_ascii=False, indent=2, default=str) + "\n")
+    stdout.flush()
+
+
+# ---------------------------------------------------------------- commands
+
+def cmd_ingest(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: TextIO) -> int:
+    report = run_ingest(services, args.paths, rebuild=args.rebuild, show_progress=not args.json)
+    if args.json:
+        _emit(stdout, report.as_dict())
+    else:
+        print(
+            f"Ingested: {report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
+            f"{report.removed} removed ({report.chunks} chunks embedded).", file=stdout,
+        )
+        if report.errors:
+            print(f"{len(report.errors)} problem(s), the rest loaded:", file=stdout)
+            for error in report.errors:
+                print(f"  {error}", file=stdout)
+    missing = any(e.error == "no such file or folder" for e in report.errors)
+    return BAD_INPUT if missing else OK
+
+
+def run_ingest(services: Any, paths: Sequence[Path], *, rebuild: bool = False, show_progress: bool = True):  # noqa: ANN201
+    from bot.knowledge.ingest import ingest
+
+    settings = services.settings
+    if rebuild:
+        services.store.reset()
+    progress = _progress_bar if show_progress and sys.stderr.isatty() else None
+    report = ingest(services.store, services.embeddings, list(paths) or [settings.knowledge_path],
+                    root=settings.knowledge_path, progress=progress)
+    services.retriever.refresh()
+    return report
+
+
+def _progress_bar(total: int, files: int) -> Callable[[int], None]:
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="chunk", desc=f"Embedding {files} file(s)", file=sys.stderr, leave=False)
+
+    def advance(count: int) -> None:
+        bar.update(count)
+        if bar.n >= total:
+            bar.close()
+
+    return advance
+
+
+def resolve_account_arg(services: Any, name: str | None):  # noqa: ANN201
+    """The account a person named, or UsageError with the closest names / the candidates."""
+    if not name:
+        return None
+    resolution = services.retriever.resolve_account(name)
+    if resolution.account is None:
+        raise UsageError(resolution.describe_miss())
+    return resolution.account
+
+
+def cmd_ask(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: TextIO) -> int:
+    from bot.services.answering import Answer, answer_question
+
+    if args.account:
+        resolution = services.retriever.resolve_account(args.account)
+        if resolution.account is None:
+            miss = Answer(args.question, resolution.describe_miss(),
+                          candidates=[a.name for a in resolution.candidates])
+            _print_answer(args, stdout, miss)
+            return BAD_INPUT
+        answer = answer_question(args.question, retriever=services.retriever, account=resolution.account)
+    else:
+        answer = answer_question(args.question, retriever=services.retriever)
+    _print_answer(args, stdout, answer)
+    return OK
+
+
+def _print_answer(args: argparse.Namespace, stdout: TextIO, answer: Any) -> None:
+    if args.json:
+        _emit(stdout, answer.as_dict())
+        return
+    from bot.console import render_answer
+
+    print(render_answer(answer), file=stdout)
+
+
+def cmd_chat(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: TextIO) -> int:
+    from bot.console import run_console
+
+    run_console(services, stdin=stdin, stdout=stdout)
+    return OK
+
+
+def cmd_eval(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: TextIO) -> int:
+    from bot.services.evaluation import evaluate_retrieval, load_questions
+
+    if services.store.count() == 0:
+        run_ingest(services, [], show_progress=not args.json)
+    figures = {"retrieval": evaluate_retrieval(services.retriever, load_questions())}
+    if args.json:
+        _emit(stdout, figures)
+        return OK
+    r = figures["retrieval"]
+    print(f"Retrieval ({r['questions']} questions): hit@1 {r['hit@1']:.3f}  hit@5 {r['hit@5']:.3f}  "
+          f"MRR {r['mrr']:.3f}", file=stdout)
+    for miss in r["misses"]:
+        print(f"  miss: {miss['question']}  (gold {', '.join(miss['gold'])})", file=stdout)
+    return OK
+
+
+def cmd_run(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: TextIO) -> int:
+    report = run_ingest(services, [], show_progress=True)
+    print(f"Knowledge: {report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
+          f"{report.removed} removed; {len(report.errors)} problem(s).", file=sys.stderr)
+    for error in report.errors:
+        print(f"  {error}", file=sys.stderr)
+    if services.settings.slack_enabled and "serve" in COMMANDS:
+        return COMMANDS["serve"](args, services, stdin, stdout)
+    return cmd_chat(args, services, stdin, stdout)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Any, TextIO, TextIO], int]] = {
+    "ingest": cmd_ingest,
+    "ask": cmd_ask,
+    "chat": cmd_chat,
+    "eval": cmd_eval,
+    "run": cmd_run,
+}

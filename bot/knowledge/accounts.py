@@ -1,0 +1,140 @@
+"""Resolving an account from a name a person typed: case, accents, legal suffixes, typos."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from rapidfuzz import fuzz, process
+
+_LEGAL_WORDS = {
+    "inc", "incorporated", "corp", "corporation", "co", "company", "companies", "ltd", "limited", "llc",
+    "llp", "plc", "gmbh", "ag", "kg", "se", "sa", "sas", "sarl", "sl", "slu", "srl", "spa", "bv", "nv",
+    "oy", "ab", "as", "pty", "the", "group", "groupe", "grupo", "gruppe", "holding", "holdings", "cie", "et",
+}
+
+
+def fold(text: str) -> str:
+    """Lower case, accents off, punctuation to spaces."""
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    text = text.replace("&", " and ")
+    text = re.sub(r"(?<=\b[a-z])\.(?=[a-z]\b)", "", text)  # s.l. -> sl, s.a. -> sa
+    return " ".join(re.sub(r"[^a-z0-9]+", " ", text).split())
+
+
+def core_name(name: str) -> str:
+    """The distinctive part of a company name: 'ACME Corp.' and 'Acme Corporation' -> 'acme'."""
+    words = fold(name).split()
+    kept = [w for w in words if w not in _LEGAL_WORDS]
+    return " ".join(kept or words)
+
+
+def initials(name: str) -> str:
+    return "".join(word[0] for word in core_name(name).split())
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    name: str
+    industry: str = ""
+    country: str = ""
+
+    @property
+    def core(self) -> str:
+        return core_name(self.name)
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """`account` when one account is meant; otherwise the candidates to offer."""
+
+    query: str
+    account: Account | None
+    candidates: tuple[Account, ...] = field(default=())
+
+    @property
+    def ambiguous(self) -> bool:
+        return self.account is None and len(self.candidates) > 1 and self.close
+
+    close: bool = False  # candidates are real matches (ambiguous), not mere suggestions
+
+    def describe_miss(self) -> str:
+        names = ", ".join(a.name for a in self.candidates)
+        if self.ambiguous:
+            return f"'{self.query}' matches several accounts: {names}. Which one?"
+        if names:
+            return f"I don't know an account called '{self.query}'. Closest names: {names}."
+        return f"I don't know an account called '{self.query}', and the knowledge base has no accounts yet."
+
+
+class AccountResolver:
+    FUZZY_MATCH = 86  # score at which a single close name is taken as meant
+    FUZZY_SUGGEST = 55
+
+    def __init__(self, accounts: Iterable[Account]):
+        self.accounts = sorted(accounts, key=lambda a: a.name)
+        self._by_core: dict[str, list[Account]] = {}
+        for account in self.accounts:
+            self._by_core.setdefault(account.core, []).append(account)
+        self._by_id = {account.id: account for account in self.accounts}
+
+    def get(self, account_id: str) -> Account | None:
+        return self._by_id.get(account_id)
+
+    def resolve(self, query: str) -> Resolution:
+        text = query.strip()
+        if text in self._by_id:
+            return Resolution(query, self._by_id[text])
+        core = core_name(text)
+        if not core:
+            return Resolution(query, None)
+        exact = [a for a in self.accounts if fold(a.name) == fold(text)] or self._by_core.get(core, [])
+        if len(exact) == 1:
+            return Resolution(query, exact[0])
+        if len(exact) > 1:
+            return Resolution(query, None, tuple(exact), close=True)
+        # 'brightwater' -> every account whose name starts with those words
+        prefixed = [a for a in self.accounts if (a.core + " ").startswith(core + " ")]
+        if len(prefixed) == 1:
+            return Resolution(query, prefixed[0])
+        if len(prefixed) > 1:
+            return Resolution(query, None, tuple(prefixed), close=True)
+        if " " not in core and len(core) >= 2:
+            by_initials = [a for a in self.accounts if len(a.core.split()) > 1 and initials(a.name) == core]
+            if len(by_initials) == 1:
+                return Resolution(query, by_initials[0])
+        return self._fuzzy(query, core)
+
+    def _fuzzy(self, query: str, core: str) -> Resolution:
+        cores = [a.core for a in self.accounts]
+        scored = process.extract(core, cores, scorer=_name_score, limit=5)
+        if not scored:
+            return Resolution(query, None)
+        best_score = scored[0][1]
+        close = [self.accounts[index] for _, score, index in scored if score >= self.FUZZY_MATCH and best_score - score < 4]
+        if len(close) == 1:
+            return Resolution(query, close[0])
+        if len(close) > 1:
+            return Resolution(query, None, tuple(close), close=True)
+        suggestions = [self.accounts[index] for _, score, index in scored[:3] if score >= self.FUZZY_SUGGEST]
+        return Resolution(query, None, tuple(suggestions or [self.accounts[i] for _, _, i in scored[:3]]))
+
+    def mentioned_in(self, text: str) -> list[Account]:
+        """Accounts a free-text question names ('next step on the Acme deal?')."""
+        folded = f" {fold(text)} "
+        found: list[Account] = []
+        for account in self.accounts:
+            words = account.core.split()
+            if f" {account.core} " in folded or (len(words[0]) >= 4 and f" {words[0]} " in folded):
+                found.append(account)
+        return found
+
+
+def _name_score(query: str, choice: str, **_: object) -> float:
+    # ratio catches typos in the whole name; partial_ratio a word or two typed of a longer name
+    whole = fuzz.ratio(query, choice)
+    first = fuzz.ratio(query, choice.split()[0]) if choice else 0.0
+    return max(whole, first)

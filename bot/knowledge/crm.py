@@ -1,0 +1,403 @@
+"""CRM exports (Salesforce, HubSpot, Marketo-style CSV or JSON) into canonical records.
+
+Headers are matched case-, space- and underscore-insensitively against the aliases
+of the contract; a file's role comes from its name, else from its header.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+from bot.knowledge.documents import LoadError
+
+ROLES = ("account", "contact", "opportunity", "activity", "lead")
+
+# canonical field -> accepted headers (normalised: lower case, no spaces/underscores/punctuation)
+ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
+    "account": {
+        "id": ("id", "accountid", "recordid", "companyid"),
+        "name": ("name", "accountname", "companyname", "company"),
+        "industry": ("industry",),
+        "employees": ("numberofemployees", "employees"),
+        "revenue": ("annualrevenue",),
+        "country": ("billingcountry", "country", "countryregion"),
+        "city": ("billingcity", "city"),
+        "website": ("website", "companydomainname", "domain"),
+        "owner": ("owner", "accountowner", "companyowner"),
+    },
+    "contact": {
+        "id": ("id", "contactid", "recordid"),
+        "first_name": ("firstname",),
+        "last_name": ("lastname",),
+        "name": ("name", "fullname"),
+        "title": ("title", "jobtitle"),
+        "email": ("email", "emailaddress"),
+        "department": ("department",),
+        "account_id": ("accountid", "associatedcompanyid", "companyid"),
+        "account_name": ("accountname", "companyname", "company"),
+    },
+    "opportunity": {
+        "id": ("id", "opportunityid", "dealid", "recordid"),
+        "name": ("name", "opportunityname", "dealname"),
+        "stage": ("stagename", "stage", "dealstage"),
+        "amount": ("amount",),
+        "close_date": ("closedate",),
+        "next_step": ("nextstep",),
+        "owner": ("owner", "dealowner", "opportunityowner"),
+        "probability": ("probability",),
+        "account_id": ("accountid", "associatedcompanyid", "companyid"),
+        "account_name": ("accountname", "companyname", "company"),
+    },
+    "activity": {
+        "id": ("id", "activityid", "taskid", "recordid"),
+        "date": ("activitydate", "date", "activitydatetime", "createddate"),
+        "type": ("type", "activitytype"),
+        "subject": ("subject",),
+        "description": ("description", "notes", "body"),
+        "contact_id": ("whoid", "contactid"),
+        "account_id": ("whatid", "accountid", "associatedcompanyid"),
+        "account_name": ("accountname", "companyname", "company"),
+    },
+    "lead": {
+        "id": ("id", "leadid", "recordid", "personid"),
+        "first_name": ("firstname",),
+        "last_name": ("lastname",),
+        "name": ("name", "fullname"),
+        "title": ("title", "jobtitle"),
+        "company": ("company", "companyname", "accountname"),
+        "email": ("email", "emailaddress"),
+        "score": ("leadscore", "hubspotscore", "score", "personscore", "behaviorscore"),
+        "page_views": ("numberofpageviews", "pageviews"),
+        "form_submissions": ("numberofformsubmissions", "downloads", "formsubmissions"),
+        "source": ("leadsource", "originalsource", "source"),
+        "last_activity": ("lastactivitydate", "lastactivity", "lastvisitdate"),
+        "country": ("country", "countryregion"),
+    },
+}
+
+_ROLE_BY_NAME = (
+    ("opportunity", ("opportunit", "deal", "pipeline")),
+    ("activity", ("activit", "task", "event", "engagement", "meeting", "call", "interaction")),
+    ("lead", ("lead", "prospect", "mql", "marketo")),
+    ("contact", ("contact", "people", "person")),
+    ("account", ("account", "compan", "organi", "customer")),
+)
+
+_NUMBER_FIELDS = {"employees", "revenue", "amount", "probability", "score", "page_views", "form_submissions"}
+_DATE_FIELDS = {"date", "close_date", "last_activity"}
+
+
+def normalize_header(header: str) -> str:
+    text = unicodedata.normalize("NFKD", header).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def detect_role(path: Path, headers: list[str]) -> str | None:
+    """The file's role from its name, else from the fields its header carries."""
+    stem = path.stem.lower()
+    for role, needles in _ROLE_BY_NAME:
+        if any(needle in stem for needle in needles):
+            return role
+    normalized = {normalize_header(h) for h in headers}
+
+    def has(role: str, canonical: str) -> bool:
+        return bool(normalized & set(ALIASES[role][canonical]))
+
+    if has("opportunity", "stage"):
+        return "opportunity"
+    if has("lead", "score") or has("lead", "page_views"):
+        return "lead"
+    if has("activity", "subject") or has("activity", "date"):
+        return "activity"
+    if has("contact", "title") or has("contact", "first_name"):
+        return "contact"
+    if has("account", "industry") or has("account", "employees") or has("account", "revenue"):
+        return "account"
+    return None
+
+
+def map_headers(role: str, headers: list[str]) -> dict[str, str]:
+    """Raw header -> canonical field, first alias wins (e.g. `Name` vs `Account Name`)."""
+    mapping: dict[str, str] = {}
+    taken: set[str] = set()
+    normalized = {header: normalize_header(header) for header in headers}
+    for canonical, aliases in ALIASES[role].items():
+        for alias in aliases:
+            header = next((h for h, n in normalized.items() if n == alias and h not in mapping), None)
+            if header is not None and canonical not in taken:
+                mapping[header] = canonical
+                taken.add(canonical)
+                break
+    return mapping
+
+
+# ---------------------------------------------------------------- raw rows
+
+def iter_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, object] | None, str | None]]:
+    """Yield (line, row, error) for CSV, JSON (array, {"records"|"results"|"data": [...]}) or JSON Lines."""
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        yield from _iter_csv(text)
+    elif suffix == ".jsonl":
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield number, None, f"invalid JSON: {exc.msg}"
+                continue
+            yield (number, value, None) if isinstance(value, dict) else (number, None, "not an object")
+    else:
+        yield from _iter_json_array(text)
+
+
+def _iter_csv(text: str) -> Iterator[tuple[int, dict[str, object] | None, str | None]]:
+    sample = text[:4096]
+    try:
+        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    try:
+        headers = next(reader)
+    except StopIteration:
+        return
+    except csv.Error as exc:
+        yield 1, None, f"unreadable header: {exc}"
+        return
+    headers = [h.strip().lstrip("\ufeff") for h in headers]
+    start = reader.line_num + 1
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield start, None, f"malformed CSV: {exc}"
+            start = reader.line_num + 1
+            continue
+        line, start = start, reader.line_num + 1
+        if not any(v.strip() for v in values):
+            continue
+        if len(values) != len(headers):
+            yield line, None, f"expected {len(headers)} columns, found {len(values)}"
+            continue
+        yield line, dict(zip(headers, values)), None
+
+
+def _iter_json_array(text: str) -> Iterator[tuple[int, dict[str, object] | None, str | None]]:
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        yield exc.lineno, None, f"invalid JSON: {exc.msg}"
+        return
+    record_depth = 1
+    if isinstance(document, dict):
+        for key in ("records", "results", "data", "items"):
+            if isinstance(document.get(key), list):
+                document, record_depth = document[key], 2
+                break
+        else:
+            document, record_depth = [document], 0
+    if not isinstance(document, list):
+        yield 1, None, "expected a JSON array of records"
+        return
+    lines = _object_lines(text, record_depth)
+    for index, item in enumerate(document):
+        line = lines[index] if index < len(lines) else 1
+        if not isinstance(item, dict):
+            yield line, None, "record is not a JSON object"
+            continue
+        # HubSpot API exports nest the fields under "properties"
+        if isinstance(item.get("properties"), dict):
+            item = {**{k: v for k, v in item.items() if k != "properties"}, **item["properties"]}
+        yield line, item, None
+
+
+def _object_lines(text: str, record_depth: int) -> list[int]:
+    """Line of each record's opening brace at `record_depth`, skipping strings."""
+    lines: list[int] = []
+    depth = 0
+    line = 1
+    in_string = escaped = False
+    for char in text:
+        if char == "\n":
+            line += 1
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            if char == "{" and depth == record_depth:
+                lines.append(line)
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+    return lines
+
+
+# ---------------------------------------------------------------- values
+
+def parse_number(raw: str) -> float:
+    text = re.sub(r"[^\d.,\-]", "", raw)
+    if not re.search(r"\d", text):
+        raise ValueError
+    if "," in text and "." in text:
+        decimal = "," if text.rfind(",") > text.rfind(".") else "."
+        thousands = "." if decimal == "," else ","
+        text = text.replace(thousands, "").replace(decimal, ".")
+    elif "," in text:
+        text = text.replace(",", "") if re.fullmatch(r"-?\d{1,3}(,\d{3})+", text) else text.replace(",", ".")
+    elif re.fullmatch(r"-?\d{1,3}(\.\d{3}){2,}", text):
+        text = text.replace(".", "")
+    return float(text)
+
+
+_DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%m/%d/%Y", "%d.%m.%Y", "%d/%m/%Y", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%b %d, %Y", "%d %b %Y")
+
+
+def parse_date(raw: str) -> str:
+    text = raw.strip()
+    if re.fullmatch(r"\d{12,13}", text):  # HubSpot epoch milliseconds
+        return datetime.utcfromtimestamp(int(text) / 1000).date().isoformat()
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).date().isoformat()
+    except ValueError:
+        pass
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(text, fmt).date().isoformat()
+        except ValueError:
+            continue
+    raise ValueError
+
+
+def _clean(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value).strip()
+
+
+# HubSpot exports internal deal-stage ids; people read labels.
+HUBSPOT_STAGES = {
+    "appointmentscheduled": "Appointment scheduled", "qualifiedtobuy": "Qualified to buy",
+    "presentationscheduled": "Presentation scheduled", "decisionmakerboughtin": "Decision maker bought-in",
+    "contractsent": "Contract sent", "closedwon": "Closed Won", "closedlost": "Closed Lost",
+}
+
+
+def to_record(role: str, row: dict[str, object], mapping: dict[str, str]) -> dict[str, object]:
+    """A raw row into canonical fields; raises ValueError naming the bad field."""
+    record: dict[str, object] = {}
+    for header, canonical in mapping.items():
+        value = _clean(row.get(header))
+        if not value:
+            continue
+        if canonical in _NUMBER_FIELDS:
+            try:
+                number = parse_number(value)
+            except ValueError:
+                raise ValueError(f"{header}: not a number ({value!r})") from None
+            record[canonical] = int(number) if number.is_integer() else number
+        elif canonical in _DATE_FIELDS:
+            try:
+                record[canonical] = parse_date(value)
+            except ValueError:
+                raise ValueError(f"{header}: not a date ({value!r})") from None
+        else:
+            record[canonical] = value
+    if "stage" in record:
+        record["stage"] = HUBSPOT_STAGES.get(str(record["stage"]).lower(), record["stage"])
+    if role in ("contact", "lead") and "name" not in record:
+        full = " ".join(str(record[k]) for k in ("first_name", "last_name") if record.get(k))
+        if full:
+            record["name"] = full
+    missing = {
+        "account": "name" not in record,
+        "contact": "name" not in record and "email" not in record,
+        "opportunity": "name" not in record,
+        "activity": "subject" not in record and "description" not in record,
+        "lead": "name" not in record and "email" not in record and "title" not in record,
+    }[role]
+    if missing:
+        wanted = {"account": "an account name", "contact": "a name or email", "opportunity": "an opportunity name",
+                  "activity": "a subject or notes", "lead": "a name, email or title"}[role]
+        raise ValueError(f"missing {wanted}")
+    record["record_type"] = role
+    return record
+
+
+# ---------------------------------------------------------------- reading files
+
+@dataclass
+class CrmFile:
+    role: str | None
+    records: list[tuple[int, dict[str, object]]] = field(default_factory=list)
+    errors: list[LoadError] = field(default_factory=list)
+
+
+def read_crm_file(path: Path, source: str) -> CrmFile:
+    """Parse one export; bad rows become errors with their line, the rest load."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        text = path.read_text(encoding="latin-1")
+    except OSError as exc:
+        return CrmFile(None, errors=[LoadError(source, None, f"cannot read file: {exc.strerror}")])
+    rows = list(iter_rows(path, text))
+    headers: list[str] = []
+    for _, row, _ in rows:
+        if row:
+            for key in row:
+                if key not in headers:
+                    headers.append(key)
+    role = detect_role(path, headers)
+    result = CrmFile(role)
+    if role is None:
+        result.errors.append(LoadError(source, 1, "cannot tell which CRM records this file holds (name or header)"))
+        return result
+    mapping = map_headers(role, headers)
+    for line, row, error in rows:
+        if error or row is None:
+            result.errors.append(LoadError(source, line, error or "unreadable row"))
+            continue
+        try:
+            record = to_record(role, row, mapping)
+        except ValueError as exc:
+            result.errors.append(LoadError(source, line, str(exc)))
+            continue
+        if "id" not in record:
+            record["id"] = f"{role}-{_short_hash(json.dumps(record, sort_keys=True))}"
+        result.records.append((line, record))
+    return result
+
+
+def _short_hash(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def age_in_days(iso_date: str | None, today: date) -> int | None:
+    if not iso_date:
+        return None
+    try:
+        return (today - date.fromisoformat(iso_date)).days
+    except ValueError:
+        return None

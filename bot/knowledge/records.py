@@ -1,0 +1,150 @@
+"""CRM records into readable, linked documents (one chunk per record)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+from bot.knowledge.accounts import core_name
+from bot.knowledge.crm import CrmFile
+from bot.knowledge.documents import Chunk, MetaValue, chunk_id
+
+
+@dataclass
+class Directory:
+    """Accounts and contacts of the whole CRM, so every record can name its account."""
+
+    accounts: dict[str, dict[str, object]] = field(default_factory=dict)
+    contacts: dict[str, dict[str, object]] = field(default_factory=dict)
+    _by_core: dict[str, str] = field(default_factory=dict)
+
+    def add(self, record: dict[str, object]) -> None:
+        record_id = str(record["id"])
+        if record["record_type"] == "account":
+            self.accounts[record_id] = record
+            self._by_core.setdefault(core_name(str(record["name"])), record_id)
+        elif record["record_type"] == "contact":
+            self.contacts[record_id] = record
+
+    def account_id_for(self, record: dict[str, object]) -> str | None:
+        """The account a record belongs to: by id, by its contact, else by company name."""
+        account_id = record.get("account_id")
+        if account_id and str(account_id) in self.accounts:
+            return str(account_id)
+        contact = self.contacts.get(str(record.get("contact_id", "")))
+        if contact:
+            linked = self.account_id_for(contact)
+            if linked:
+                return linked
+        for key in ("account_name", "company"):
+            if record.get(key):
+                found = self._by_core.get(core_name(str(record[key])))
+                if found:
+                    return found
+        return str(account_id) if account_id else None
+
+    def fingerprint(self) -> str:
+        """Changes when any account name or contact link changes, so dependent files re-embed."""
+        digest = hashlib.sha256()
+        for record_id in sorted(self.accounts):
+            digest.update(f"a|{record_id}|{self.accounts[record_id].get('name')}\n".encode())
+        for record_id in sorted(self.contacts):
+            contact = self.contacts[record_id]
+            digest.update(
+                f"c|{record_id}|{contact.get('name')}|{contact.get('title')}|{self.account_id_for(contact)}\n".encode()
+            )
+        return digest.hexdigest()[:16]
+
+
+def _money(value: object) -> str:
+    if isinstance(value, (int, float)):
+        return f"{value:,.0f}"
+    return str(value)
+
+
+def describe(record: dict[str, object], account_name: str | None, directory: Directory) -> tuple[str, str]:
+    """(title, text) a person can read and the model can embed."""
+    get = record.get
+    at = f" at {account_name}" if account_name else ""
+    kind = record["record_type"]
+    if kind == "account":
+        parts = [f"Account: {get('name')}."]
+        if get("industry"):
+            parts.append(f"Industry: {get('industry')}.")
+        place = ", ".join(str(get(k)) for k in ("city", "country") if get(k))
+        if place:
+            parts.append(f"Location: {place}.")
+        if get("employees"):
+            parts.append(f"Employees: {_money(get('employees'))}.")
+        if get("revenue"):
+            parts.append(f"Annual revenue: {_money(get('revenue'))}.")
+        if get("website"):
+            parts.append(f"Website: {get('website')}.")
+        return str(get("name")), " ".join(parts)
+    if kind == "contact":
+        role = ", ".join(str(get(k)) for k in ("title", "department") if get(k))
+        text = f"Contact: {get('name')}{', ' + role if role else ''}{at}."
+        if get("email"):
+            text += f" Email: {get('email')}."
+        return f"{get('name')}{at}", text
+    if kind == "opportunity":
+        parts = [f"Opportunity: {get('name')}{at}."]
+        for label, key in (("Stage", "stage"), ("Amount", "amount"), ("Close date", "close_date"),
+                           ("Probability", "probability"), ("Next step", "next_step"), ("Owner", "owner")):
+            if get(key) not in (None, ""):
+                value = _money(get(key)) if key == "amount" else get(key)
+                parts.append(f"{label}: {value}.")
+        return f"{get('name')}{at}", " ".join(parts)
+    if kind == "activity":
+        contact = directory.contacts.get(str(get("contact_id", "")))
+        who = ""
+        if contact:
+            who = f" with {contact.get('name')}" + (f" ({contact.get('title')})" if contact.get("title") else "")
+        kind_label = str(get("type") or "Activity")
+        head = f"{kind_label} on {get('date') or 'an unknown date'}{at}{who}"
+        subject = f": {get('subject')}." if get("subject") else "."
+        notes = f" Notes: {get('description')}" if get("description") else ""
+        return f"{kind_label}: {get('subject') or get('date')}{at}", head + subject + notes
+    # lead
+    title_part = f", {get('title')}" if get("title") else ""
+    company = account_name or get("company") or "an unknown company"
+    parts = [f"Marketing lead: {get('name') or get('email')}{title_part} at {company}."]
+    engagement = [
+        f"{label} {get(key)}" for label, key in
+        (("score", "score"), ("page views", "page_views"), ("form submissions", "form_submissions")) if get(key) is not None
+    ]
+    if engagement:
+        parts.append("Engagement: " + ", ".join(engagement) + ".")
+    if get("source"):
+        parts.append(f"Source: {get('source')}.")
+    if get("last_activity"):
+        parts.append(f"Last activity: {get('last_activity')}.")
+    return f"{get('name') or get('email')}{title_part}", " ".join(parts)
+
+
+def crm_chunks(parsed: CrmFile, source: str, directory: Directory) -> list[Chunk]:
+    chunks: list[Chunk] = []
+    for ordinal, (line, record) in enumerate(parsed.records):
+        account_id = directory.account_id_for(record)
+        account = directory.accounts.get(account_id or "")
+        account_name = str(account["name"]) if account else str(record.get("account_name") or "") or None
+        if record["record_type"] == "account":
+            account_id, account_name = str(record["id"]), str(record["name"])
+        title, text = describe(record, account_name, directory)
+        record_type = str(record["record_type"])
+        metadata: dict[str, MetaValue] = {
+            "kind": "crm",
+            "type": record_type,
+            "record_id": str(record["id"]),
+            "ref": f"{record_type}:{record['id']}",
+            "title": title,
+            "source": source,
+            "line": line,
+            "account_id": account_id or "",
+            "account_name": account_name or "",
+            "date": str(record.get("date") or record.get("close_date") or record.get("last_activity") or ""),
+            "data": json.dumps(record, ensure_ascii=False, sort_keys=True),
+        }
+        chunks.append(Chunk(chunk_id(source, ordinal, text), text, metadata))
+    return chunks

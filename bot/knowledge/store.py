@@ -1,0 +1,171 @@
+"""The Chroma store: one collection of chunks, one manifest of ingested sources.
+
+Embedded (`PersistentClient` at CHROMA_PATH) by default, a Chroma server when CHROMA_HOST is set.
+The chunk collection records which embedding model built it; opening it with another one fails.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import chromadb
+
+from bot.knowledge.documents import Chunk, LoadError
+from bot.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+class StoreError(RuntimeError):
+    """The store cannot be used as configured; the message says what to do."""
+
+
+class EmbeddingMismatch(StoreError):
+    pass
+
+
+@dataclass(frozen=True)
+class SourceState:
+    source: str
+    digest: str
+    chunks: int
+    errors: tuple[LoadError, ...]
+
+
+def open_client(settings: Settings) -> Any:
+    """A Chroma client: HTTP when CHROMA_HOST is set, else embedded at CHROMA_PATH."""
+    chroma_settings = chromadb.config.Settings(anonymized_telemetry=False)
+    if settings.chroma_host:
+        try:
+            return chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings)
+        except Exception as exc:
+            raise StoreError(
+                f"cannot reach the Chroma server at {settings.chroma_host}:{settings.chroma_port} ({exc})"
+            ) from None
+    settings.chroma_path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(settings.chroma_path), settings=chroma_settings)
+
+
+class KnowledgeStore:
+    def __init__(self, client: Any, *, prefix: str, embedding_model: str):
+        self.client = client
+        self.prefix = prefix
+        self.embedding_model = embedding_model
+        self._chunks: Any = None
+        self._sources: Any = None
+
+    # -- collections, created lazily so read-only commands never write
+
+    @property
+    def chunks_name(self) -> str:
+        return f"{self.prefix}_chunks"
+
+    @property
+    def sources_name(self) -> str:
+        return f"{self.prefix}_sources"
+
+    def check_model(self) -> None:
+        """Refuse to mix vectors from two embedding models in one collection."""
+        try:
+            existing = self.client.get_collection(self.chunks_name)
+        except Exception:
+            return
+        built_with = (existing.metadata or {}).get("embedding_model")
+        if built_with and built_with != self.embedding_model:
+            raise EmbeddingMismatch(
+                f"the store '{self.chunks_name}' was built with {built_with} but EMBEDDINGS selects "
+                f"{self.embedding_model}; run `python -m bot ingest --rebuild`, or use another COLLECTION_PREFIX"
+            )
+
+    @property
+    def chunks(self) -> Any:
+        if self._chunks is None:
+            self.check_model()
+            self._chunks = self.client.get_or_create_collection(
+                self.chunks_name,
+                metadata={"embedding_model": self.embedding_model},
+                configuration={"hnsw": {"space": "cosine", "ef_search": 100}},
+                embedding_function=None,
+            )
+        return self._chunks
+
+    @property
+    def sources(self) -> Any:
+        if self._sources is None:
+            self._sources = self.client.get_or_create_collection(
+                self.sources_name, metadata={"role": "manifest"}, embedding_function=None
+            )
+        return self._sources
+
+    def reset(self) -> None:
+        for name in (self.chunks_name, self.sources_name):
+            try:
+                self.client.delete_collection(name)
+            except Exception:
+                pass
+        self._chunks = self._sources = None
+
+    # -- manifest
+
+    def source_states(self) -> dict[str, SourceState]:
+        got = self.sources.get(include=["metadatas"])
+        states: dict[str, SourceState] = {}
+        for source, meta in zip(got["ids"], got["metadatas"] or []):
+            errors = tuple(LoadError(**e) for e in json.loads(str(meta.get("errors") or "[]")))
+            states[source] = SourceState(source, str(meta["digest"]), int(meta.get("chunks", 0)), errors)
+        return states
+
+    def record_source(self, source: str, digest: str, chunks: int, errors: Sequence[LoadError]) -> None:
+        self.sources.upsert(
+            ids=[source],
+            embeddings=[[1.0]],
+            metadatas=[{"digest": digest, "chunks": chunks, "errors": json.dumps([e.as_dict() for e in errors])}],
+        )
+
+    def forget_source(self, source: str) -> None:
+        self.chunks.delete(where={"source": source})
+        self.sources.delete(ids=[source])
+
+    # -- chunks
+
+    def replace_source(self, source: str, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> None:
+        self.chunks.delete(where={"source": source})
+        self.add(chunks, vectors)
+
+    def add(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> None:
+        batch = max(1, min(5000, int(self.client.get_max_batch_size())))
+        for start in range(0, len(chunks), batch):
+            part = chunks[start:start + batch]
+            self.chunks.upsert(
+                ids=[c.id for c in part],
+                documents=[c.text for c in part],
+                metadatas=[c.metadata for c in part],
+                embeddings=[list(v) for v in vectors[start:start + batch]],
+            )
+
+    def count(self) -> int:
+        try:
+            return int(self.client.get_collection(self.chunks_name).count())
+        except Exception:
+            return 0
+
+    def query(self, vector: Sequence[float], *, k: int, where: dict[str, Any] | None = None) -> list[tuple[str, str, dict[str, Any], float]]:
+        result = self.chunks.query(
+            query_embeddings=[list(vector)], n_results=k, where=where or None,
+            include=["documents", "metadatas", "distances"],
+        )
+        return list(zip(result["ids"][0], result["documents"][0], result["metadatas"][0], result["distances"][0]))
+
+    def get(self, where: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+        result = self.chunks.get(where=where, include=["documents", "metadatas"])
+        return list(zip(result["ids"], result["documents"], result["metadatas"]))
+
+
+def open_store(settings: Settings, *, embedding_model: str, client: Any = None) -> KnowledgeStore:
+    return KnowledgeStore(client or open_client(settings), prefix=settings.collection_prefix,
+                          embedding_model=embedding_model)
+

@@ -1,0 +1,27 @@
+"""Builds the long-lived parts once (store, embeddings, retriever) from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bot.knowledge.embeddings import NamedEmbeddings, build_embeddings
+from bot.knowledge.retrieval import Retriever
+from bot.knowledge.store import KnowledgeStore, open_store
+from bot.settings import Settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    embeddings: NamedEmbeddings
+    store: KnowledgeStore
+    retriever: Retriever
+
+
+def build_services(settings: Settings, *, embeddings: NamedEmbeddings | None = None, client: Any = None) -> Services:
+    """No model is loaded and nothing is embedded here: that happens on first use."""
+    embeddings = embeddings or build_embeddings(settings)
+    store = open_store(settings, embedding_model=embeddings.name, client=client)
+    store.check_model()
+    return Services(settings, embeddings, store, Retriever(store, embeddings))

@@ -1,0 +1,1 @@
+"""The work, with no Slack types: answering, briefs, drafts, campaigns, triage, evaluation."""

@@ -1,0 +1,124 @@
+"""Grounded answers: only what the knowledge base says, with numbered citations."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.knowledge.accounts import Account, fold
+from bot.knowledge.retrieval import Hit, Retriever
+
+_STOPWORDS = set(
+    """a an the and or but if of on in at to for from by with about as is are was were be been being do does did
+    what which who whom whose when where why how can could should would will shall may might must i we you they he
+    she it me us them my our your their his her its this that these those there here any some all our have has had
+    not no yes so than then too very just also into out over under up down more most less tell give show know
+    please anything something thing things get got make made say said last next new one two""".split()
+)
+MIN_SCORE = 0.25  # cosine similarity below which a passage is not about the question
+STRONG_SCORE = 0.5  # above this a passage counts even without shared words
+MAX_SOURCES = 4
+IDK = "I don't know: nothing in the knowledge base answers that."
+
+
+def terms(text: str) -> set[str]:
+    """Content words, folded and cut to a 5-letter stem so 'pricing' meets 'price'."""
+    return {w[:5] for w in re.findall(r"[a-z0-9][a-z0-9/+-]*", fold(text)) if w not in _STOPWORDS and len(w) > 2}
+
+
+@dataclass
+class Answer:
+    question: str
+    text: str
+    hits: list[Hit] = field(default_factory=list)
+    grounded: bool = False
+    candidates: list[str] = field(default_factory=list)
+
+    @property
+    def sources(self) -> list[dict[str, Any]]:
+        return [hit.source_info() for hit in self.hits]
+
+    def as_dict(self) -> dict[str, Any]:
+        result: dict[str, Any] = {"answer": self.text, "sources": self.sources, "grounded": self.grounded}
+        if self.candidates:
+            result["candidates"] = self.candidates
+        return result
+
+
+def relevant(question: str, hits: Sequence[Hit]) -> list[Hit]:
+    wanted = terms(question)
+    kept = []
+    for hit in hits:
+        shared = wanted & terms(hit.text)
+        if hit.score >= STRONG_SCORE or (hit.score >= MIN_SCORE and shared):
+            kept.append(hit)
+    return kept
+
+
+def condense(question: str, history: Sequence[str]) -> str:
+    """A follow-up ('and their CFO?') carries the previous question's subject into retrieval."""
+    if not history:
+        return question
+    previous = history[-1]
+    pronouns = {"they", "them", "their", "it", "its", "that", "this", "those", "he", "she", "her", "his", "there"}
+    words = fold(question).split()
+    if len(words) <= 6 or pronouns & set(words):
+        return f"{previous} {question}"
+    return question
+
+
+def best_passage(hit: Hit, wanted: set[str], limit: int = 320) -> str:
+    """The sentences of a passage that speak to the question, in their original order."""
+    text = hit.text
+    if hit.metadata.get("kind") == "content" and "\n" in text:
+        text = text.split("\n", 1)[1]  # drop the "Title — Section" label line
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    sentences = re.split(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])", text)
+    scored = sorted(
+        range(len(sentences)),
+        key=lambda i: -len(wanted & terms(sentences[i])) / math.sqrt(len(sentences[i]) + 20),
+    )
+    chosen: list[int] = []
+    size = 0
+    for index in scored:
+        if size + len(sentences[index]) > limit and chosen:
+            break
+        chosen.append(index)
+        size += len(sentences[index])
+    picked = " ".join(sentences[i] for i in sorted(chosen))
+    return picked if len(picked) <= limit + 80 else picked[:limit].rsplit(" ", 1)[0] + "…"
+
+
+def compose(question: str, hits: Sequence[Hit]) -> str:
+    wanted = terms(question)
+    lines = [f"• {best_passage(hit, wanted)} [{number}]" for number, hit in enumerate(hits, start=1)]
+    return "Here is what the knowledge base says:\n" + "\n".join(lines)
+
+
+def answer_question(
+    question: str,
+    *,
+    retriever: Retriever,
+    account: Account | None = None,
+    history: Sequence[str] = (),
+    k: int = 6,
+) -> Answer:
+    """An extractive answer; `grounded` is False (with an honest "I don't know") when nothing fits."""
+    question = question.strip()
+    if not question:
+        return Answer(question, "Ask me a question about an account or our sales content.")
+    query = condense(question, history)
+    hits = relevant(query, retriever.retrieve(query, k=k, account=account))
+    if not hits:
+        return Answer(question, IDK)
+    # one passage per source document: citations point at distinct sources
+    unique: dict[str, Hit] = {}
+    for hit in hits:
+        unique.setdefault(hit.ref, hit)
+    chosen = list(unique.values())[:MAX_SOURCES]
+    return Answer(question, compose(query, chosen), chosen, grounded=True)

@@ -1,0 +1,101 @@
+"""The one place that reads the environment (and `.env`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingsError(ValueError):
+    """A bad or missing setting; the message is one line naming the variable."""
+
+
+def _split_ids(value: object) -> tuple[str, ...]:
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return tuple(value)  # type: ignore[arg-type]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        frozen=True,
+    )
+
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_app_token: str | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    port: int = Field(default=3000, ge=1, le=65535)
+
+    chroma_path: Path = Path(".data/chroma")
+    chroma_host: str | None = None
+    chroma_port: int = Field(default=8000, ge=1, le=65535)
+    collection_prefix: str = Field(default="sales", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{1,40}$")
+
+    embeddings: Literal["local", "openai"] = "local"
+    openai_api_key: str | None = None
+    openai_base_url: str | None = None
+    openai_model: str = "gpt-4o-mini"
+
+    knowledge_path: Path = Path("knowledge")
+    # NoDecode-free parsing: pydantic-settings would try JSON first for tuples.
+    allowed_channels: str = ""
+    allowed_users: str = ""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator(
+        "slack_bot_token", "slack_signing_secret", "slack_app_token", "chroma_host",
+        "openai_api_key", "openai_base_url", mode="before",
+    )
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _openai_embeddings_need_key(self) -> "Settings":
+        if self.embeddings == "openai" and not self.openai_api_key:
+            raise ValueError("OPENAI_API_KEY: required when EMBEDDINGS=openai")
+        return self
+
+    @property
+    def allowed_channel_ids(self) -> tuple[str, ...]:
+        return _split_ids(self.allowed_channels)
+
+    @property
+    def allowed_user_ids(self) -> tuple[str, ...]:
+        return _split_ids(self.allowed_users)
+
+    @property
+    def llm_enabled(self) -> bool:
+        return bool(self.openai_api_key)
+
+    @property
+    def slack_enabled(self) -> bool:
+        return bool(self.slack_bot_token)
+
+
+def load_settings(env_file: str | Path | None = ".env", **overrides: object) -> Settings:
+    """Build the settings once; raise SettingsError with one line naming the variable."""
+    try:
+        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        if error.get("loc"):
+            name = str(error["loc"][0]).upper()
+            raise SettingsError(f"{name}: {error['msg']} (got {error.get('input')!r})") from None
+        # model-level checks already name their variable
+        raise SettingsError(str(error["msg"]).removeprefix("Value error, ")) from None
