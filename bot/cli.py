@@ -42,6 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question")
     p.add_argument("--account", help="the account the question is about")
 
+    p = command("triage", "lead verdicts: who to pursue, nurture, or not chase")
+    p.add_argument("file", nargs="?", type=Path, help="a marketing-automation export (CSV or JSON)")
+    p.add_argument("--account", help="triage an account's contacts and leads instead")
+
     command("chat", "a local console over the same handlers (no Slack needed)")
     command("eval", "run the bundled evaluation sets")
     command("run", "ingest what changed, then serve Slack (tokens set) or open the console")
@@ -182,6 +186,27 @@ def _print_answer(args: argparse.Namespace, stdout: TextIO, answer: Any) -> None
     print(render_answer(answer), file=stdout)
 
 
+def cmd_triage(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: TextIO) -> int:
+    from bot.services.triage import triage_account, triage_file
+
+    if bool(args.file) == bool(args.account):
+        raise UsageError("give either a leads file or --account NAME")
+    if args.file:
+        if not args.file.is_file():
+            raise UsageError(f"{args.file}: no such file")
+        result = triage_file(args.file, retriever=services.retriever)
+    else:
+        account = resolve_account_arg(services, args.account)
+        result = triage_account(services.retriever, account.id, account.name)
+    if args.json:
+        _emit(stdout, result.as_dict())
+        return OK
+    from bot.console import render_triage
+
+    print(render_triage(result), file=stdout)
+    return OK
+
+
 def cmd_chat(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: TextIO) -> int:
     from bot.console import run_console
 
@@ -220,6 +245,7 @@ def cmd_run(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: Text
 COMMANDS: dict[str, Callable[[argparse.Namespace, Any, TextIO, TextIO], int]] = {
     "ingest": cmd_ingest,
     "ask": cmd_ask,
+    "triage": cmd_triage,
     "chat": cmd_chat,
     "eval": cmd_eval,
     "run": cmd_run,

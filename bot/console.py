@@ -24,6 +24,25 @@ def render_answer(answer: Answer) -> str:
     return "\n".join(lines)
 
 
+def render_triage(result: Any) -> str:
+    summary = result.summary
+    lines = [f"{summary['total']} lead(s): {summary['pursue']} pursue, {summary['nurture']} nurture, "
+             f"{summary['not_worth_chasing']} not worth chasing "
+             f"({summary['engaged_but_not_worth_chasing']} of them highly engaged)."]
+    labels = {"pursue": "PURSUE", "nurture": "NURTURE", "not_worth_chasing": "NOT WORTH CHASING"}
+    for verdict in result.verdicts:
+        lead = verdict.lead
+        company = lead.account_name or lead.company
+        lines.append("")
+        lines.append(f"{labels[verdict.verdict]}: {lead.name} — {lead.title or 'no title'}"
+                     f"{', ' + company if company else ''} [{verdict.title.level}, {verdict.title.function}]")
+        lines.extend(f"  - {reason}" for reason in verdict.reasons)
+        lines.append(f"  → {verdict.next_move}")
+    for error in getattr(result, "errors", []):
+        lines.append(f"problem: {error}")
+    return "\n".join(lines)
+
+
 def run_console(services: Any, *, stdin: TextIO, stdout: TextIO) -> None:
     interactive = stdin.isatty()
     print(GREETING, file=stdout)

@@ -136,5 +136,6 @@ class AccountResolver:
 def _name_score(query: str, choice: str, **_: object) -> float:
     # ratio catches typos in the whole name; partial_ratio a word or two typed of a longer name
     whole = fuzz.ratio(query, choice)
+    reordered = fuzz.token_sort_ratio(query, choice)  # "solana distribuciones"
     first = fuzz.ratio(query, choice.split()[0]) if choice else 0.0
-    return max(whole, first)
+    return max(whole, reordered, first)

@@ -352,8 +352,11 @@ class CrmFile:
     errors: list[LoadError] = field(default_factory=list)
 
 
-def read_crm_file(path: Path, source: str) -> CrmFile:
-    """Parse one export; bad rows become errors with their line, the rest load."""
+def read_crm_file(path: Path, source: str, *, role: str | None = None) -> CrmFile:
+    """Parse one export; bad rows become errors with their line, the rest load.
+
+    `role` forces the record type (a triage export named `export.csv` holds leads).
+    """
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
@@ -367,7 +370,7 @@ def read_crm_file(path: Path, source: str) -> CrmFile:
             for key in row:
                 if key not in headers:
                     headers.append(key)
-    role = detect_role(path, headers)
+    role = role or detect_role(path, headers)
     result = CrmFile(role)
     if role is None:
         result.errors.append(LoadError(source, 1, "cannot tell which CRM records this file holds (name or header)"))

@@ -29,7 +29,7 @@ class LocalMiniLM(Embeddings):
 
     name = LOCAL_MODEL
 
-    def __init__(self, batch_size: int = 64):
+    def __init__(self, batch_size: int = 32):
         self.batch_size = batch_size
         self._model = None
         self._lock = threading.Lock()

@@ -18,9 +18,9 @@ from bot.knowledge.store import KnowledgeStore
 logger = logging.getLogger(__name__)
 
 # Bump when loaders or chunking change, so the next ingest re-embeds everything once.
-PIPELINE_VERSION = "3"
+PIPELINE_VERSION = "6"
 CRM_SUFFIXES = {".csv", ".json", ".jsonl"}
-EMBED_BATCH = 512
+EMBED_BATCH = 1024
 
 Progress = Callable[[int], None]
 
@@ -173,33 +173,41 @@ def _embed_and_store(
     pending: list[_Pending],
     progress: Callable[[int, int], Progress] | None,
 ) -> None:
-    """Embed every changed chunk in large batches, then replace each source atomically-enough."""
+    """Embed every changed chunk in large batches, then replace each source.
+
+    A changed file usually differs in a few rows: vectors of chunks whose text is unchanged are
+    reused from the store, so appending ten activities re-embeds ten texts, not the whole export.
+    """
     total = sum(len(p.chunks) for p in pending)
     advance = progress(total, len(pending)) if progress and total else None
-    queue: list[tuple[_Pending, list[Chunk]]] = []
+    queue: list[_Pending] = []
     buffered: list[Chunk] = []
+    known: dict[str, list[float]] = {}
     for item in pending:
+        if not item.is_new:
+            known.update(store.vectors_by_text(item.source))
         store.chunks.delete(where={"source": item.source})
         buffered.extend(item.chunks)
-        queue.append((item, item.chunks))
+        queue.append(item)
         if len(buffered) >= EMBED_BATCH:
-            _flush(store, embeddings, buffered, advance)
-            buffered = []
+            _flush(store, embeddings, buffered, known, advance)
             _commit_sources(store, queue)
-            queue = []
+            buffered, queue, known = [], [], {}
     if buffered:
-        _flush(store, embeddings, buffered, advance)
+        _flush(store, embeddings, buffered, known, advance)
     _commit_sources(store, queue)
 
 
-def _flush(store: KnowledgeStore, embeddings: NamedEmbeddings, chunks: list[Chunk], advance: Progress | None) -> None:
-    vectors = embeddings.embed_documents([c.text for c in chunks])
-    store.add(chunks, vectors)
+def _flush(store: KnowledgeStore, embeddings: NamedEmbeddings, chunks: list[Chunk],
+           known: dict[str, list[float]], advance: Progress | None) -> None:
+    todo = sorted({c.text for c in chunks if c.text not in known})
+    fresh = dict(zip(todo, embeddings.embed_documents(todo)))
+    store.add(chunks, [known.get(c.text) or fresh[c.text] for c in chunks])
     if advance:
         advance(len(chunks))
 
 
-def _commit_sources(store: KnowledgeStore, queue: list[tuple[_Pending, list[Chunk]]]) -> None:
+def _commit_sources(store: KnowledgeStore, queue: list[_Pending]) -> None:
     # The manifest is written last: an interrupted run re-ingests the file next time.
-    for item, chunks in queue:
-        store.record_source(item.source, item.digest, len(chunks), item.errors)
+    for item in queue:
+        store.record_source(item.source, item.digest, len(item.chunks), item.errors)

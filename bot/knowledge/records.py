@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from bot.knowledge.accounts import core_name
 from bot.knowledge.crm import CrmFile
 from bot.knowledge.documents import Chunk, MetaValue, chunk_id
+from bot.knowledge.titles import classify_title
 
 
 @dataclass
@@ -63,6 +64,18 @@ def _money(value: object) -> str:
     return str(value)
 
 
+def _seniority(title: object) -> str:
+    """Titles in French, German or Spanish become searchable in plain English ("DSI" -> IT executive)."""
+    if not title:
+        return ""
+    info = classify_title(str(title))
+    if info.level == "unknown":
+        return ""
+    function = {"it": "IT", "hr": "HR", "general_management": "general management"}.get(info.function, info.function)
+    level = {"vp": "vice president", "individual": "individual contributor"}.get(info.level, info.level)
+    return f" Role: {level}" + (f", {function}" if info.function != "other" else "") + "."
+
+
 def describe(record: dict[str, object], account_name: str | None, directory: Directory) -> tuple[str, str]:
     """(title, text) a person can read and the model can embed."""
     get = record.get
@@ -84,7 +97,7 @@ def describe(record: dict[str, object], account_name: str | None, directory: Dir
         return str(get("name")), " ".join(parts)
     if kind == "contact":
         role = ", ".join(str(get(k)) for k in ("title", "department") if get(k))
-        text = f"Contact: {get('name')}{', ' + role if role else ''}{at}."
+        text = f"Contact: {get('name')}{', ' + role if role else ''}{at}.{_seniority(get('title'))}"
         if get("email"):
             text += f" Email: {get('email')}."
         return f"{get('name')}{at}", text
@@ -109,7 +122,7 @@ def describe(record: dict[str, object], account_name: str | None, directory: Dir
     # lead
     title_part = f", {get('title')}" if get("title") else ""
     company = account_name or get("company") or "an unknown company"
-    parts = [f"Marketing lead: {get('name') or get('email')}{title_part} at {company}."]
+    parts = [f"Marketing lead: {get('name') or get('email')}{title_part} at {company}.{_seniority(get('title'))}"]
     engagement = [
         f"{label} {get(key)}" for label, key in
         (("score", "score"), ("page views", "page_views"), ("form submissions", "form_submissions")) if get(key) is not None

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,6 +103,7 @@ class Retriever:
         kind: str | None = None,
         types: list[str] | None = None,
         account_id: str | None = None,
+        contains: str | None = None,
     ) -> list[Hit]:
         clauses: list[dict[str, Any]] = []
         if kind:
@@ -110,27 +113,83 @@ class Retriever:
         if account_id:
             clauses.append({"account_id": account_id})
         where = clauses[0] if len(clauses) == 1 else ({"$and": clauses} if clauses else None)
-        rows = self.store.query(vector, k=k, where=where)
+        rows = self.store.query(vector, k=k, where=where, contains=contains)
         return [Hit(i, text, meta, 1.0 - float(distance)) for i, text, meta, distance in rows]
 
     def retrieve(self, question: str, *, k: int = 5, account: Account | None = None) -> list[Hit]:
-        """What a question needs: the best passages overall, plus the named account's own records.
+        """What a question needs, from several angles fused by reciprocal rank.
 
-        When the question names an account, its records are searched separately and merged, so a
-        deal's next step is not crowded out by similar-sounding content from other accounts.
+        The plain semantic search is one list. When the question names an account, that account's
+        own records are another (so a deal's next step is not crowded out by look-alike records of
+        other accounts). When the question asks for a kind of thing ("next step", "case study",
+        "who did we meet"), a search restricted to that kind is a third.
         """
         vector = self.embeddings.embed_query(question)
-        accounts = [account] if account else self.resolver.mentioned_in(question)
-        general = self.search_vector(vector, k=k)
-        if len(accounts) != 1:
-            return general
-        own = self.search_vector(vector, k=k, account_id=accounts[0].id)
-        # the account's own records first when they are nearly as close as the best general hit
-        merged: dict[str, Hit] = {}
-        best = general[0].score if general else 0.0
-        for hit in own:
-            if hit.score >= best - 0.15:
-                merged[hit.id] = Hit(hit.id, hit.text, hit.metadata, hit.score + 0.05)
-        for hit in general:
-            merged.setdefault(hit.id, hit)
-        return sorted(merged.values(), key=lambda h: h.score, reverse=True)[:k]
+        mentioned = [account] if account else self.resolver.mentioned_in(question)
+        account_id = mentioned[0].id if len(mentioned) == 1 else None
+        depth = max(k, 8)
+        wanted = intents(question)
+        pool = self.search_vector(vector, k=depth)
+        if account_id:
+            pool += self.search_vector(vector, k=depth, account_id=account_id)
+        for types, scoped in wanted:
+            pool += self.search_vector(vector, k=depth, types=types, account_id=account_id if scoped else None)
+        wanted_types = {t for types, _ in wanted for t in types}
+        # names and codes ("Corvane", "S/4HANA", "IT") are matched literally as well
+        names = literal_terms(question, skip=mentioned)
+        for term in names:
+            pool += self.search_vector(vector, k=depth, contains=term, account_id=account_id)
+
+        def boosted(hit: Hit) -> float:
+            # small nudges, so the semantic order still decides between close passages
+            bonus = ACCOUNT_BONUS if account_id and hit.metadata.get("account_id") == account_id else 0.0
+            bonus += INTENT_BONUS if hit.metadata.get("type") in wanted_types else 0.0
+            bonus += LITERAL_BONUS if any(term in hit.text for term in names) else 0.0
+            return hit.score + bonus
+
+        unique = {hit.id: hit for hit in pool}
+        return sorted(unique.values(), key=boosted, reverse=True)[:k]
+
+
+ACCOUNT_BONUS = 0.06
+INTENT_BONUS = 0.06
+LITERAL_BONUS = 0.06
+_COMMON = {"Who", "What", "Which", "When", "Where", "Why", "How", "Has", "Have", "Is", "Are", "Do", "Does", "Did",
+           "Can", "Could", "Should", "Would", "Will", "The", "A", "An", "And", "Or", "Any", "Give", "Tell", "Show",
+           "List", "Find", "We", "Our", "Us", "I", "My", "Please", "Draft", "Write", "It", "Its", "In", "On", "For"}
+
+
+def literal_terms(question: str, *, skip: Sequence[Account] = (), limit: int = 3) -> list[str]:
+    """Proper names and codes in a question, minus account names (those have their own filter)."""
+    skipped = {word for account in skip for word in re.findall(r"\w+", account.name)}
+    found: list[str] = []
+    for token in re.findall(r"[A-Za-z0-9][\w/&.-]*[A-Za-z0-9]", question):
+        token = token.rstrip(".")
+        is_name = token[0].isupper() or any(ch.isdigit() for ch in token) or "/" in token
+        if is_name and token not in _COMMON and token not in skipped and token.rstrip("s'") not in skipped \
+                and token not in found:
+            found.append(token)
+    return found[:limit]
+
+
+# question wording -> record or content types worth a search of their own; scoped = within the account
+_INTENTS: tuple[tuple[re.Pattern[str], list[str], bool], ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE), types, scoped) for pattern, types, scoped in (
+        (r"next step|stage|deal|opportunit|pipeline|close date|amount|forecast(ed)? to close|renewal", ["opportunity"], True),
+        (r"\bwho\b|contact|champion|sponsor|decision.?maker|buying committee|runs|in charge|head of|email address",
+         ["contact", "activity"], True),
+        (r"\bmet\b|meet|meeting|call|spoke|talked|visit|webinar|download|happened|trigger|news|latest|recent|last time|"
+         r"said|told|mention|focus|priorit|concern|complain|asked", ["activity"], True),
+        (r"customer story|case stud|proof|reference|success story|similar customer|example of a customer|results? (at|for)",
+         ["case_study"], False),
+        (r"persona|what (should|do) i (say|ask)|message|messaging|care about|keeps? .* up at night|pitch", ["persona"], False),
+        (r"compet|versus|\bvs\b|against|battlecard|alternative|switch from", ["battlecard"], False),
+        (r"playbook|how (do|should) (i|we)|approach|bottom.?up|top.?down|path to power|outreach|prospect", ["playbook"], False),
+        (r"price|pricing|cost|licen[cs]e|discount|package|tier|soc ?2|security|gdpr|implement|integrat|connector|trial",
+         ["faq", "product", "pricing"], False),
+    )
+)
+
+
+def intents(question: str) -> list[tuple[list[str], bool]]:
+    return [(types, scoped) for pattern, types, scoped in _INTENTS if pattern.search(question)]

