@@ -215,11 +215,17 @@ def cmd_chat(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: Tex
 
 
 def cmd_eval(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: TextIO) -> int:
-    from bot.services.evaluation import evaluate_retrieval, load_questions
+    from bot.services.evaluation import EVALS, evaluate_retrieval, evaluate_triage, load_questions, load_titles
 
     if services.store.count() == 0:
         run_ingest(services, [], show_progress=not args.json)
-    figures = {"retrieval": evaluate_retrieval(services.retriever, load_questions())}
+    figures: dict[str, Any] = {
+        "retrieval": evaluate_retrieval(services.retriever, load_questions()),
+        "triage": evaluate_triage(load_titles()),
+    }
+    holdout = EVALS / "titles_holdout.csv"
+    if holdout.exists():  # authored apart from the rules and never tuned on
+        figures["triage_holdout"] = evaluate_triage(load_titles(holdout))
     if args.json:
         _emit(stdout, figures)
         return OK
@@ -228,6 +234,16 @@ def cmd_eval(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: Tex
           f"MRR {r['mrr']:.3f}", file=stdout)
     for miss in r["misses"]:
         print(f"  miss: {miss['question']}  (gold {', '.join(miss['gold'])})", file=stdout)
+    for name in ("triage", "triage_holdout"):
+        if name not in figures:
+            continue
+        t = figures[name]
+        print(f"{'Triage' if name == 'triage' else 'Triage, held-out set'} ({t['titles']} titles): "
+              f"level accuracy {t['level_accuracy']:.3f}  function {t['function_accuracy']:.3f}  "
+              f"verdict {t['verdict_accuracy']:.3f}  not_worth_chasing precision "
+              f"{t['not_worth_chasing_precision']:.3f} recall {t['not_worth_chasing_recall']:.3f}", file=stdout)
+        for error in t["errors"][:15]:
+            print(f"  {error['title']!r}: expected {error['expected']}, got {error['got']}", file=stdout)
     return OK
 
 

@@ -14,6 +14,7 @@ from bot.knowledge.documents import Chunk, LoadError
 from bot.knowledge.embeddings import NamedEmbeddings
 from bot.knowledge.records import Directory, crm_chunks
 from bot.knowledge.store import KnowledgeStore
+from bot.knowledge.titles import RULES_FINGERPRINT
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +138,7 @@ def ingest(
 
 def _digest(path: Path, fingerprint: str) -> str:
     digest = hashlib.sha256()
-    digest.update(f"{PIPELINE_VERSION}|{fingerprint}|".encode())
+    digest.update(f"{PIPELINE_VERSION}|{RULES_FINGERPRINT}|{fingerprint}|".encode())
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)

@@ -7,6 +7,7 @@ Deterministic rules, ordered so the classic traps resolve the way a sales leader
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -59,11 +60,11 @@ _FUNCTION_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("procurement", ("procurement", "purchas", "sourcing", "buyer", "buying", "supplier", "vendor manag", "achat",
                      "acheteu", "approvisionnement", "einkauf", "einkaeufer", "einkaufer", "beschaffung", "compras",
                      "comprador", "aprovisionamiento", "category manag")),
-    ("finance", ("financ", "cfo", "account", "controll", "treasur", "fp&a", "fp a", "fpa", "tax", "audit", "payable",
+    ("finance", ("financ", "finanz", "fp and a", "shared service", "administration and finance", "cfo", "accounting", "accountant", "accounts", "controll", "treasur", "fp&a", "fp a", "fpa", "tax", "audit", "payable",
                  "receivable", "billing", "credit", "comptab", "tresor", "gestion", "buchhalt", "rechnungswesen",
                  "kaufmann", "kaufmaenn", "kaufmann", "kaufmannisch", "contab", "tesor", "fiscal", "ap ", "ar ",
                  "invoice", "payroll", "revenue account")),
-    ("it", ("information", "it ", " it", "technolog", "systems", "system", "infrastructure", "digital", "data",
+    ("it", ("information", "it ", " it", "ti", "technolog", "systems", "system", "infrastructure", "digital", "data",
             "software", "developer", "devops", "security", "cyber", "network", "cloud", "erp", "sap", "application",
             "informatique", "informatik", "sistemas", "informatica", "tecnologia", "dsi", "cio", "cto", "scrum",
             "product owner", "architect", "helpdesk", "help desk")),
@@ -72,7 +73,7 @@ _FUNCTION_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
                     "transport", "facility", "facilities", "site", "usine", "exploitation", "logistique", "betrieb",
                     "produktion", "logistik", "werksleit", "lagerleit", "disposition", "operaciones", "logistica",
                     "produccion", "almacen", "cadena de suministro", "planta", "coo")),
-    ("hr", ("human resources", "hr", "people", "talent", "recruit", "personnel", "personal", "rh", "ressources humaines",
+    ("hr", ("human resources", "hr", "rrhh", "paie", "lohn", "people", "talent", "recruit", "personnel", "personal", "rh", "ressources humaines",
             "recursos humanos", "payroll", "chro")),
     ("marketing", ("marketing", "brand", "communication", "content", "demand gen", "growth", "seo", "social media",
                    "events", "pr ", "cmo", "mercadotecnia", "kommunikation", "digital market")),
@@ -95,7 +96,11 @@ _RULES: tuple[tuple[str, str, str], ...] = (
      "an owner of a product or process, not of the company"),
     (r"\b(assistant|associate|asst) vice[ -]?president|\bavp\b", "vp", "an assistant vice president is a VP"),
     (r"\bs office (manager|coordinator|administrator|lead)\b", "manager", "runs an executive's office"),
-    (r"\bchief of staff\b", "director", "chief of staff: senior access, no budget of their own"),
+    (r"^(charge|chargee|attache|attachee) (de|d)\b|^referent\w*\b|^conseill\w* (du|de la|aupres)\b", "individual",
+     "a staff role beside an executive, without budget of its own"),
+    (r"^(pa|ea)\b.*\bto\b|\w*(assistenz|sekretar\w*|sekretaer\w*)\b", "junior", "assistant roles carry no buying power"),
+    (r"\bcontroller m w d\b", "individual", "a German 'Controller' is an analyst"),
+    (r"\b(chief of staff|chef de cabinet|jefe de gabinete|jefa de gabinete)\b", "director", "chief of staff: senior access, no budget of their own"),
     (r"\b(assistant|assistante|asistente|assistent|assistentin|secretary|secretaire|secretaria|sekretar\w*)\b"
      r".*\b(to|of|de|del|der|des|du|a la|al)\b.*\b(ceo|cfo|coo|cio|cto|chief|president|director|directeur|vp|"
      r"gf|geschaftsfuhrung|geschaeftsfuehrung|vorstand|direction|direccion|gerencia|md|owner|pdg|dg)\b",
@@ -109,38 +114,50 @@ _RULES: tuple[tuple[str, str, str], ...] = (
     (r"\b(intern|internship|stagiaire|stage|praktikant|praktikantin|becario|becaria|trainee|apprentice|"
      r"apprenti|apprentie|alternant|alternante|alternance|auszubildende|auszubildender|azubi|werkstudent|"
      r"werkstudentin|working student|student|etudiant|etudiante|estudiante|graduate trainee|en practicas|"
-     r"practicas|volontariat|vie)\b", "junior", "intern, trainee, apprentice or student"),
+     r"practicas|volontariat|vie|aprendiz|auxiliar|duale studentin|dualer student|studentin|studierende\w*)\b|"
+     r"\b\w*student(in)?\b", "junior", "intern, trainee, apprentice or student"),
     (r"^(assistant|assistante|asistente|assistent|assistentin|receptionist|secretary|secretaire|secretaria)\b|"
      r"\b(assistant|assistante|asistente|assistentin|assistent)$", "junior", "assistant roles carry no buying power"),
     (r"\bjunior\b", "junior", "junior title"),
     # -- executives
     (r"\b(vice|deputy)[ -]?(president|presidente|presidente)\b", "vp", "vice president"),
-    (r"\b(svp|evp|vp|vps|rvp|gvp|vicepresident|vicepresidente|vice presidente|vizeprasident|vizepraesident)\b",
+    (r"\b(svp|evp|vp|vps|rvp|gvp)\b|\bvice ?president\w*|\bviz\w*pr(a|ae)sident\w*|\bgeneralbevollmacht\w*",
      "vp", "vice president"),
     (r"\bchief\b.*\bofficer\b|\bchief (executive|financial|operating|information|technology|procurement|"
      r"purchasing|revenue|marketing|people|human|digital|data|commercial|supply chain|security)\b",
      "executive", "C-level"),
     (r"\b(ceo|cfo|coo|cio|cto|cdo|ciso|cpo|cpro|chro|cpeo|cmo|cro|cco|cao|cxo|pdg|daf|dsi|drh)\b", "executive", "C-level"),
     (r"\bdg\b|\bgf\b", "executive", "general manager / managing director"),
+    (r"\bboard member\b|\bmember of the board\b|\bboard director\b|\bnon executive director\b|"
+     r"\bmembre du (conseil|directoire|comite de direction|comex)\b|\bmiembro del (consejo|comite de direccion)\b|"
+     r"\bmitglied (der|des) (geschaftsleitung|geschaeftsleitung|vorstand\w*|aufsichtsrat\w*)\b|\baufsichtsrat\w*",
+     "executive", "sits on the board or the executive committee"),
+    (r"\bgerante? (de|du|d) (magasin|boutique|agence|restaurant|rayon|point de vente|sucursal|tienda)\b", "manager",
+     "runs a store or branch"),
     (r"\b(co[ -]?)?(founder|fondateur|fondatrice|fundador|fundadora|grunder|gruenderin|grunderin)\b", "executive", "founder"),
-    (r"\b(co[ -]?)?owner\b|\binhaber|\bproprietaire\b|\bpropietari[oa]\b|\bgerant\b|\bgerante\b", "executive", "owner"),
+    (r"\b(co[ -]?)?owner\b|\b(mit)?inhaber|\bproprietaire\b|\bpropietari[oa]\b|\bgerant\b|\bgerante\b", "executive", "owner"),
     (r"\b(managing|executive) (director|partner)\b|\bgeneral manager\b|\bgeschaftsfuhr\w*|\bgeschaeftsfuehr\w*|"
      r"\b(directeur|directrice|director|directora) (general|generale|ejecutiv[oa])\b|\bgerente general\b|"
      r"\bconsejer[oa] delegad[oa]\b|\bvorstand\w*|\b(chairman|chairwoman|chairperson|chair of the board)\b|"
      r"\bpresident[e]? du directoire\b|\bmanaging member\b", "executive", "runs the company"),
-    (r"^(president|presidente|prasident|praesident)\b|\bpresident( and| &|,)|\bpresident$", "executive", "president"),
-    (r"\b(directeur|directrice|director|directora) (administratif et )?(financier|financiere|financiero|financiera|"
+    (r"^(president|presidente|presidenta|prasident\w*|praesident\w*)\b|\bpresident( and| &|,)|\bpresident$", "executive", "president"),
+    (r"\b(directeur|directrice|director|directora) (administrati(f|ve) et |administrativ[oa] y )?(financier|financiere|financiero|financiera|"
      r"administrativ[oa] y financier[oa])\b|\bfinanzvorstand|\bfinanzdirektor\w*|\bfinanzchef\b|"
      r"\b(directeur|directrice) des systemes d information\b", "executive", "CFO/CIO by another name"),
     (r"\b(partner|associe gerant|socio director)\b", "executive", "partner in the firm"),
+    # -- managers whose German title ends in -leiter, before the directors
+    (r"\b(team|gruppen|schicht|filial|projekt|bau|kolonnen|produktions?gruppen|lager|objekt)\w*leiter(in)?\b|"
+     r"\bvorarbeiter\w*|\bmeister(in)?\b", "manager", "leads a team, shift, branch or project"),
     # -- directors
+    (r"\bsub ?direct(or|ora)\b|\bsous directeur\b|\bsous directrice\b|\bprokurist\w*|\b\w+leiter(in)?\b",
+     "director", "heads a department"),
     (r"\bhead\b|\b(directeur|directrice|director|directora|direktor|direktorin|dir)\b", "director",
      "director / head of a function"),
     (r"\b(bereichsleiter\w*|abteilungsleiter\w*|hauptabteilungsleiter\w*|leiter|leiterin|leitung|kaufmannischer leiter)\b",
      "director", "Leiter: heads a function"),
     (r"\b(jefe|jefa)\b(?! de (equipo|proyecto|turno|grupo))", "director", "jefe de ...: heads a function"),
     # -- managers
-    (r"\b(manager|managerin|mgr|gerente|gestionnaire|lead|leader|supervisor|superviseur|supervisora?|"
+    (r"\w*manager(in)?\b|\b(mgr|gerente|lead(?! generation| gen\b)|leader|lider|rssi|supervisor|superviseur|supervisora?|"
      r"teamleiter\w*|gruppenleiter\w*|teamlead|responsable|encargad[oa]|chef|coordinator manager|foreman|"
      r"jefe de (equipo|proyecto|turno|grupo)|jefa de (equipo|proyecto|turno|grupo)|controller|"
      r"principal consultant|superintendent)\b", "manager", "manages a team or a budget line"),
@@ -154,8 +171,13 @@ _RULES: tuple[tuple[str, str, str], ...] = (
      r"technicien|technicienne|developpeur|developpeuse|gestionnaire|conseiller|conseillere|commercial|"
      r"analista|comprador|compradora|ingenier[oa]|tecnic[oa]|contable|administrativ[oa]|consultor|consultora|"
      r"especialista|desarrollador|desarrolladora|auxiliar|agente|vendedor|vendedora|asesor|asesora|"
-     r"principal|staff|member|fellow)\b", "individual", "individual contributor"),
+     r"principal|staff|fellow|generalist|juriste|administrateur|administrador|administradora|approvisionneur|"
+     r"coordinador\w*|contador\w*|planificador\w*|representante|ejecutiv[oa] de (cuentas|ventas)|gestionnaire)\b|"
+     r"\w*(entwickler|informatiker|buchhalter|administrator|mitarbeiter|referent|sachbearbeiter|einkaufer|"
+     r"einkaeufer|berater|planer|disponent)\w*", "individual", "individual contributor"),
 )
+# Part of every CRM file's ingest digest: when the rules change, documents that show roles re-embed.
+RULES_FINGERPRINT = hashlib.sha1(repr((_RULES, _EXPAND)).encode()).hexdigest()[:8]
 _COMPILED = tuple((re.compile(pattern), level, why) for pattern, level, why in _RULES)
 
 
@@ -168,7 +190,10 @@ def normalize_title(title: str) -> str:
 def _needle_pattern(needle: str) -> str:
     # short tokens ("it", "cio", "erp") only as whole words: "operaciones" holds "cio"
     stripped = needle.strip()
-    return rf"\b{re.escape(stripped)}\b" if len(stripped) <= 4 else rf"\b{re.escape(stripped)}"
+    if len(stripped) <= 4:
+        return rf"\b{re.escape(stripped)}\b"
+    # long stems also inside German compounds: "Kreditorenbuchhaltung"
+    return re.escape(stripped) if len(stripped) >= 6 else rf"\b{re.escape(stripped)}"
 
 
 _FUNCTION_PATTERNS = tuple(
@@ -176,8 +201,24 @@ _FUNCTION_PATTERNS = tuple(
 )
 
 
+_CHIEF_OF = re.compile(
+    r"\bchief (financial|accounting|operating|supply chain|information|technology|digital|data|security|"
+    r"procurement|purchasing|revenue|sales|commercial|marketing|people|human resources|executive) officer\b"
+)
+_CHIEF_FUNCTION = {
+    "financial": "finance", "accounting": "finance", "operating": "operations", "supply chain": "operations",
+    "information": "it", "technology": "it", "digital": "it", "data": "it", "security": "it",
+    "procurement": "procurement", "purchasing": "procurement", "revenue": "sales", "sales": "sales",
+    "commercial": "sales", "marketing": "marketing", "people": "hr", "human resources": "hr",
+    "executive": "general_management",
+}
+
+
 def detect_function(normalized: str) -> str:
     padded = f" {normalized} "
+    chief = _CHIEF_OF.search(padded)
+    if chief:
+        return _CHIEF_FUNCTION[chief.group(1)]
     for word, function in _CXO.items():
         if f" {word} " in padded:
             return function
@@ -200,10 +241,10 @@ _C_LEVEL_SEGMENT = re.compile(
 )
 
 
-def _names_a_c_level_role(normalized: str) -> bool:
-    """'SVP & CFO', 'VP Finance / CFO': a second role in the title that is C-level."""
-    segments = re.split(r"\s*(?:,|\||/|;| and | & | - | et | und | y )\s*", normalized)
-    return len(segments) > 1 and any(_C_LEVEL_SEGMENT.match(segment.strip()) for segment in segments)
+def _names_a_c_level_role(title: str) -> bool:
+    """'SVP & CFO', 'EVP, Chief Operating Officer': a second role in the title that is C-level."""
+    segments = re.split(r"\s*(?:,|\||/|;|&| and | - | et | und | y )\s*", title)
+    return len(segments) > 1 and any(_C_LEVEL_SEGMENT.match(normalize_title(segment)) for segment in segments)
 
 
 @lru_cache(maxsize=65536)
@@ -217,12 +258,13 @@ def classify_title(title: str | None) -> TitleInfo:
         if pattern.search(normalized):
             level, why = rule_level, rule_why
             break
-    if level in ("vp", "director", "manager", "individual") and _names_a_c_level_role(normalized):
+    if level in ("vp", "director", "manager", "individual") and _names_a_c_level_role(raw):
         level, why = "executive", "also holds a C-level role"
-    function = "general_management" if "chief of staff" in normalized else detect_function(normalized)
+    staff = re.search(r"\b(chief of staff|chef de cabinet|jefe de gabinete|jefa de gabinete)\b", normalized)
+    function = "general_management" if staff else detect_function(normalized)
     if level == "executive" and function == "other":
         function = "general_management"
     authority = level in ("executive", "vp") or (
-        level == "director" and function in BUYING_FUNCTIONS and "chief of staff" not in normalized
+        level == "director" and function in BUYING_FUNCTIONS and not staff
     )
     return TitleInfo(raw, level, function, authority, why)

@@ -54,3 +54,46 @@ def evaluate_retrieval(retriever: Retriever, questions: list[Question], *, k: in
         "mrr": round(sum(1 / r for r in ranks if r) / count, 3),
         "misses": misses,
     }
+
+
+def load_titles(path: Path = EVALS / "titles.csv") -> list[dict[str, str]]:
+    import csv
+
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def evaluate_triage(rows: list[dict[str, str]]) -> dict[str, Any]:
+    """Title level/function accuracy, verdict accuracy, precision and recall of not_worth_chasing."""
+    from bot.services.triage import Lead, judge
+
+    def number(value: str) -> float | None:
+        return float(value) if value not in ("", None) else None
+
+    level_ok = function_ok = verdict_ok = 0
+    true_pos = false_pos = false_neg = 0
+    errors = []
+    for row in rows:
+        lead = Lead(name="eval", title=row["title"], score=number(row.get("score", "")),
+                    page_views=number(row.get("page_views", "")), form_submissions=number(row.get("form_submissions", "")))
+        verdict = judge(lead)
+        level_ok += verdict.title.level == row["level"]
+        function_ok += verdict.title.function == row["function"]
+        verdict_ok += verdict.verdict == row["verdict"]
+        flagged, expected = verdict.verdict == "not_worth_chasing", row["verdict"] == "not_worth_chasing"
+        true_pos += flagged and expected
+        false_pos += flagged and not expected
+        false_neg += expected and not flagged
+        if verdict.title.level != row["level"] or verdict.verdict != row["verdict"]:
+            errors.append({"title": row["title"], "expected": f"{row['level']}/{row['verdict']}",
+                           "got": f"{verdict.title.level}/{verdict.verdict}"})
+    count = len(rows) or 1
+    return {
+        "titles": len(rows),
+        "level_accuracy": round(level_ok / count, 3),
+        "function_accuracy": round(function_ok / count, 3),
+        "verdict_accuracy": round(verdict_ok / count, 3),
+        "not_worth_chasing_precision": round(true_pos / ((true_pos + false_pos) or 1), 3),
+        "not_worth_chasing_recall": round(true_pos / ((true_pos + false_neg) or 1), 3),
+        "errors": errors,
+    }
