@@ -22,6 +22,7 @@ class Services:
 def build_services(settings: Settings, *, embeddings: NamedEmbeddings | None = None, client: Any = None) -> Services:
     """No model is loaded and nothing is embedded here: that happens on first use."""
     embeddings = embeddings or build_embeddings(settings)
+    # The embedding-model guard runs on first use of the store, so `ingest --rebuild` can still
+    # reset a store built with another model.
     store = open_store(settings, embedding_model=embeddings.name, client=client)
-    store.check_model()
     return Services(settings, embeddings, store, Retriever(store, embeddings))

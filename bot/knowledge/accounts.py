@@ -7,7 +7,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from rapidfuzz import fuzz, process
+from rapidfuzz import fuzz
 
 _LEGAL_WORDS = {
     "inc", "incorporated", "corp", "corporation", "co", "company", "companies", "ltd", "limited", "llc",
@@ -109,18 +109,22 @@ class AccountResolver:
         return self._fuzzy(query, core)
 
     def _fuzzy(self, query: str, core: str) -> Resolution:
-        cores = [a.core for a in self.accounts]
-        scored = process.extract(core, cores, scorer=_name_score, limit=5)
+        # cores for typos in the name itself, full names for typos in the legal words ("Acne Corporaton")
+        folded = fold(query)
+        scored = sorted(
+            ((max(_name_score(core, a.core), fuzz.ratio(folded, fold(a.name))), a) for a in self.accounts),
+            key=lambda pair: -pair[0],
+        )[:5]
         if not scored:
             return Resolution(query, None)
-        best_score = scored[0][1]
-        close = [self.accounts[index] for _, score, index in scored if score >= self.FUZZY_MATCH and best_score - score < 4]
+        best_score = scored[0][0]
+        close = [a for score, a in scored if score >= self.FUZZY_MATCH and best_score - score < 4]
         if len(close) == 1:
             return Resolution(query, close[0])
         if len(close) > 1:
             return Resolution(query, None, tuple(close), close=True)
-        suggestions = [self.accounts[index] for _, score, index in scored[:3] if score >= self.FUZZY_SUGGEST]
-        return Resolution(query, None, tuple(suggestions or [self.accounts[i] for _, _, i in scored[:3]]))
+        suggestions = [a for score, a in scored[:3] if score >= self.FUZZY_SUGGEST]
+        return Resolution(query, None, tuple(suggestions or [a for _, a in scored[:3]]))
 
     def mentioned_in(self, text: str) -> list[Account]:
         """Accounts a free-text question names ('next step on the Acme deal?')."""

@@ -165,12 +165,14 @@ def load_content_file(path: Path, source: str) -> Loaded:
     # what kind of document this is travels with every chunk, so "a customer story for ..." finds
     # case studies even from their later sections
     context = doc_type.replace("_", " ").capitalize() + ":"
+    if document.title.lower().startswith(context[:-1].lower()):
+        context = ""  # "Battlecard: us vs Globex" says it already
     ordinal = 0
     for heading, body in sections(document.text):
         for piece in splitter.split_text(body):
             # the title and section travel with each chunk: retrieval sees what it is about
             label = f"{document.title} — {heading}" if heading and heading != document.title else document.title
-            text = f"{context} {label}\n{piece}"
+            text = f"{context} {label}\n{piece}".lstrip()
             metadata: dict[str, MetaValue] = {
                 "kind": "content",
                 "type": doc_type,

@@ -155,18 +155,19 @@ def iter_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, object] | 
             except json.JSONDecodeError as exc:
                 yield number, None, f"invalid JSON: {exc.msg}"
                 continue
-            yield (number, value, None) if isinstance(value, dict) else (number, None, "not an object")
+            yield (number, _unwrap(value), None) if isinstance(value, dict) else (number, None, "not an object")
     else:
         yield from _iter_json_array(text)
 
 
 def _iter_csv(text: str) -> Iterator[tuple[int, dict[str, object] | None, str | None]]:
-    sample = text[:4096]
+    # Only the delimiter is sniffed: the sniffer's guess about quoting rests on the first few KB
+    # and would break doubled quotes ("") further down. Quoting stays RFC 4180.
     try:
-        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
+        delimiter = csv.Sniffer().sniff(text[:4096], delimiters=",;\t|").delimiter
     except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+        delimiter = ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         headers = next(reader)
     except StopIteration:
@@ -217,16 +218,21 @@ def _iter_json_array(text: str) -> Iterator[tuple[int, dict[str, object] | None,
         if not isinstance(item, dict):
             yield line, None, "record is not a JSON object"
             continue
-        # HubSpot API exports nest the fields under "properties"
-        if isinstance(item.get("properties"), dict):
-            item = {**{k: v for k, v in item.items() if k != "properties"}, **item["properties"]}
-        yield line, item, None
+        yield line, _unwrap(item), None
+
+
+def _unwrap(item: dict[str, object]) -> dict[str, object]:
+    """HubSpot API exports nest the fields under "properties"."""
+    properties = item.get("properties")
+    if isinstance(properties, dict):
+        return {**{k: v for k, v in item.items() if k != "properties"}, **properties}
+    return item
 
 
 def _object_lines(text: str, record_depth: int) -> list[int]:
-    """Line of each record's opening brace at `record_depth`, skipping strings."""
+    """Line of each record's opening brace: an object directly inside an array at `record_depth`."""
     lines: list[int] = []
-    depth = 0
+    stack: list[str] = []
     line = 1
     in_string = escaped = False
     for char in text:
@@ -242,11 +248,11 @@ def _object_lines(text: str, record_depth: int) -> list[int]:
         elif char == '"':
             in_string = True
         elif char in "[{":
-            if char == "{" and depth == record_depth:
+            if char == "{" and len(stack) == record_depth and (record_depth == 0 or stack[-1] == "["):
                 lines.append(line)
-            depth += 1
-        elif char in "]}":
-            depth -= 1
+            stack.append(char)
+        elif char in "]}" and stack:
+            stack.pop()
     return lines
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -97,19 +98,22 @@ def ingest(
     keyed = {source_key(f, root): f for f in files}
     states = store.source_states()
 
+    vanished = _vanished(states, paths, root, keyed)
+
     # CRM files first: the account/contact directory links every other record to its account.
+    # What is stored stands in for CRM files not read this run, minus files being re-read or gone.
     parsed: dict[str, CrmFile] = {}
-    directory = _directory_from_store(store)
+    directory = _directory_from_store(store, skip=set(keyed) | set(vanished))
     for source, path in keyed.items():
         if path.suffix.lower() in CRM_SUFFIXES:
             parsed[source] = read_crm_file(path, source)
             for _, record in parsed[source].records:
                 directory.add(record)
-    fingerprint = directory.fingerprint()
 
     pending: list[_Pending] = []
     for source, path in keyed.items():
-        digest = _digest(path, fingerprint if source in parsed else "")
+        shown = directory.fingerprint_for([r for _, r in parsed[source].records]) if source in parsed else ""
+        digest = _digest(path, shown)
         state = states.get(source)
         if state and state.digest == digest:
             report.unchanged += 1
@@ -124,7 +128,7 @@ def ingest(
         report.errors.extend(errors)
         pending.append(_Pending(source, digest, chunks, errors, is_new=state is None))
 
-    for source in _vanished(states, paths, root, keyed):
+    for source in vanished:
         store.forget_source(source)
         report.removed += 1
 
@@ -158,13 +162,12 @@ def _vanished(states: dict[str, object], paths: Sequence[Path], root: Path, pres
     return gone
 
 
-def _directory_from_store(store: KnowledgeStore) -> Directory:
-    """Accounts and contacts already ingested, for runs over a single file."""
-    import json
-
+def _directory_from_store(store: KnowledgeStore, *, skip: set[str]) -> Directory:
+    """Accounts, contacts and deals already ingested, for runs over a single file."""
     directory = Directory()
-    for _, _, meta in store.get({"type": {"$in": ["account", "contact"]}}):
-        directory.add(json.loads(str(meta["data"])))
+    for _, _, meta in store.get({"$and": [{"kind": "crm"}, {"type": {"$in": ["account", "contact", "opportunity"]}}]}):
+        if meta.get("source") not in skip:
+            directory.add(json.loads(str(meta["data"])))
     return directory
 
 

@@ -14,10 +14,11 @@ from bot.knowledge.titles import classify_title
 
 @dataclass
 class Directory:
-    """Accounts and contacts of the whole CRM, so every record can name its account."""
+    """Accounts, contacts and deals of the whole CRM, so every record can name its account."""
 
     accounts: dict[str, dict[str, object]] = field(default_factory=dict)
     contacts: dict[str, dict[str, object]] = field(default_factory=dict)
+    opportunities: dict[str, dict[str, object]] = field(default_factory=dict)
     _by_core: dict[str, str] = field(default_factory=dict)
 
     def add(self, record: dict[str, object]) -> None:
@@ -27,12 +28,20 @@ class Directory:
             self._by_core.setdefault(core_name(str(record["name"])), record_id)
         elif record["record_type"] == "contact":
             self.contacts[record_id] = record
+        elif record["record_type"] == "opportunity":
+            self.opportunities[record_id] = record
 
     def account_id_for(self, record: dict[str, object]) -> str | None:
         """The account a record belongs to: by id, by its contact, else by company name."""
         account_id = record.get("account_id")
         if account_id and str(account_id) in self.accounts:
             return str(account_id)
+        # a Salesforce task logged on a deal: WhatId is the opportunity
+        deal = self.opportunities.get(str(account_id or ""))
+        if deal and deal is not record:
+            linked = self.account_id_for(deal)
+            if linked:
+                return linked
         contact = self.contacts.get(str(record.get("contact_id", "")))
         if contact:
             linked = self.account_id_for(contact)
@@ -45,17 +54,21 @@ class Directory:
                     return found
         return str(account_id) if account_id else None
 
-    def fingerprint(self) -> str:
-        """Changes when any account name or contact link changes, so dependent files re-embed."""
-        digest = hashlib.sha256()
-        for record_id in sorted(self.accounts):
-            digest.update(f"a|{record_id}|{self.accounts[record_id].get('name')}\n".encode())
-        for record_id in sorted(self.contacts):
-            contact = self.contacts[record_id]
-            digest.update(
-                f"c|{record_id}|{contact.get('name')}|{contact.get('title')}|{self.account_id_for(contact)}\n".encode()
-            )
-        return digest.hexdigest()[:16]
+    def fingerprint_for(self, records: list[dict[str, object]]) -> str:
+        """What these records show of other records (account names, contact names and titles).
+
+        Part of a file's ingest digest: renaming an account re-embeds the files that mention it,
+        and only those.
+        """
+        shown: set[str] = set()
+        for record in records:
+            account_id = self.account_id_for(record)
+            account = self.accounts.get(account_id or "")
+            shown.add(f"a|{account_id}|{account.get('name') if account else ''}")
+            contact = self.contacts.get(str(record.get("contact_id", "")))
+            if contact:
+                shown.add(f"c|{contact.get('id')}|{contact.get('name')}|{contact.get('title')}")
+        return hashlib.sha256("\n".join(sorted(shown)).encode()).hexdigest()[:16]
 
 
 def _money(value: object) -> str:

@@ -1,0 +1,542 @@
+"""CRM exports (Salesforce, HubSpot, Marketo-style CSV/JSON) load unedited, linked to their accounts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.cli import run_ingest
+from bot.knowledge.crm import read_crm_file
+
+
+def load(knowledge, name: str, text: str, *, dedent: bool = True):
+    path = knowledge.crm(name, text, dedent=dedent)
+    return read_crm_file(path, f"crm/{name}")
+
+
+def only(parsed) -> dict:
+    assert not parsed.errors, parsed.errors
+    assert len(parsed.records) == 1, parsed.records
+    return parsed.records[0][1]
+
+
+def by_id(parsed) -> dict[str, dict]:
+    return {str(record["id"]): record for _, record in parsed.records}
+
+
+# ---------------------------------------------------------------- accounts
+
+@pytest.mark.parametrize("id_header", ["id", "account_id", "AccountId", "Account ID", "Record ID", "Company ID"])
+@pytest.mark.parametrize("name_header", ["name", "Account Name", "Company name", "Company"])
+def test_account_id_and_name_headers(knowledge, id_header: str, name_header: str) -> None:
+    parsed = load(knowledge, "accounts.csv", f"{id_header},{name_header},Industry\nA-1,Acme Corporation,Manufacturing\n")
+    record = only(parsed)
+    assert parsed.role == "account"
+    assert record["id"] == "A-1"
+    assert record["name"] == "Acme Corporation"
+    assert record["industry"] == "Manufacturing"
+
+
+@pytest.mark.parametrize("employees_header", ["NumberOfEmployees", "Employees", "Number of Employees"])
+@pytest.mark.parametrize("revenue_header", ["AnnualRevenue", "Annual Revenue"])
+def test_account_size_and_revenue_headers(knowledge, employees_header: str, revenue_header: str) -> None:
+    parsed = load(knowledge, "accounts.csv",
+                  f'Id,Name,Industry,{employees_header},{revenue_header}\n001A,Acme Corporation,Manufacturing,"1,200","250,000,000"\n')
+    record = only(parsed)
+    assert record["employees"] == 1200
+    assert record["revenue"] == 250_000_000
+
+
+def test_hubspot_companies_export(knowledge) -> None:
+    parsed = load(knowledge, "hubspot-companies.csv", """\
+        Record ID,Company name,Industry,Number of Employees,Annual Revenue,Country/Region
+        9001,Brightwater Foods,Food & Beverage,800,90000000,United States
+        """)
+    record = only(parsed)
+    assert parsed.role == "account"
+    assert (record["id"], record["name"], record["employees"], record["revenue"]) == ("9001", "Brightwater Foods", 800, 90_000_000)
+
+
+@pytest.mark.parametrize("id_header, name_header", [
+    ("account_id", "account_name"),
+    ("ACCOUNT ID", "ACCOUNT NAME"),
+    ("Account_Id", "Account__Name"),
+    (" account id ", "  Account  Name "),
+    ("accountid", "ACCOUNTNAME"),
+])
+def test_headers_match_ignoring_case_spaces_and_underscores(knowledge, id_header: str, name_header: str) -> None:
+    record = only(load(knowledge, "accounts.csv", f"{id_header},{name_header}\n001A,Acme Corporation\n"))
+    assert (record["id"], record["name"]) == ("001A", "Acme Corporation")
+
+
+# ---------------------------------------------------------------- contacts
+
+@pytest.mark.parametrize("header, row, expected", [
+    ("Id,FirstName,LastName,Title,Email,Department,AccountId",
+     "003A,Dana,Reyes,Chief Financial Officer,dana@acme.example,Finance,001A",
+     {"id": "003A", "name": "Dana Reyes", "title": "Chief Financial Officer", "email": "dana@acme.example",
+      "department": "Finance", "account_id": "001A"}),
+    ("Record ID,First Name,Last Name,Job Title,Email,Associated Company ID",
+     "501,Dana,Reyes,CFO,dana@acme.example,001A",
+     {"id": "501", "name": "Dana Reyes", "title": "CFO", "email": "dana@acme.example", "account_id": "001A"}),
+    ("Name,Title,Email,Account ID",
+     "Dana Reyes,CFO,dana@acme.example,001A",
+     {"name": "Dana Reyes", "title": "CFO", "account_id": "001A"}),
+    ("First Name,Last Name,Job Title,Account Name",
+     "Dana,Reyes,CFO,Acme Corporation",
+     {"name": "Dana Reyes", "title": "CFO", "account_name": "Acme Corporation"}),
+    ("First Name,Last Name,Job Title,Company name",
+     "Dana,Reyes,CFO,Acme Corporation",
+     {"name": "Dana Reyes", "account_name": "Acme Corporation"}),
+    ("First Name,Last Name,Title,Company",
+     "Dana,Reyes,CFO,Acme Corporation",
+     {"name": "Dana Reyes", "account_name": "Acme Corporation"}),
+])
+def test_contact_headers(knowledge, header: str, row: str, expected: dict) -> None:
+    parsed = load(knowledge, "contacts.csv", f"{header}\n{row}\n")
+    record = only(parsed)
+    assert parsed.role == "contact"
+    assert {key: record.get(key) for key in expected} == expected
+
+
+# ---------------------------------------------------------------- opportunities
+
+@pytest.mark.parametrize("header, row", [
+    ("Id,Name,StageName,Amount,CloseDate,NextStep,Owner,AccountId",
+     '006A,Acme renewal,Negotiation,"1,200,000",2024-06-30,Send MSA redlines,Jordan Lee,001A'),
+    ("Opportunity Name,Stage,Amount,Close Date,Next Step,Owner,Account ID",
+     'Acme renewal,Negotiation,1200000,06/30/2024,Send MSA redlines,Jordan Lee,001A'),
+    ("Record ID,Deal Name,Deal Stage,Amount,Close Date,Next Step,Owner,Associated Company ID",
+     '006A,Acme renewal,Negotiation,1200000.00,2024-06-30T00:00:00Z,Send MSA redlines,Jordan Lee,001A'),
+])
+def test_opportunity_headers(knowledge, header: str, row: str) -> None:
+    parsed = load(knowledge, "opportunities.csv", f"{header}\n{row}\n")
+    record = only(parsed)
+    assert parsed.role == "opportunity"
+    assert record["name"] == "Acme renewal"
+    assert record["stage"] == "Negotiation"
+    assert record["amount"] == 1_200_000
+    assert record["close_date"] == "2024-06-30"
+    assert record["next_step"] == "Send MSA redlines"
+    assert record["owner"] == "Jordan Lee"
+    assert record["account_id"] == "001A"
+
+
+def test_hubspot_stage_ids_become_labels(knowledge) -> None:
+    parsed = load(knowledge, "deals.csv", """\
+        Record ID,Deal Name,Deal Stage,Amount
+        1,First,appointmentscheduled,100
+        2,Second,qualifiedtobuy,100
+        3,Third,presentationscheduled,100
+        4,Fourth,decisionmakerboughtin,100
+        5,Fifth,contractsent,100
+        6,Sixth,closedwon,100
+        7,Seventh,closedlost,100
+        """)
+    assert not parsed.errors
+    stages = [record["stage"] for _, record in parsed.records]
+    assert stages == ["Appointment scheduled", "Qualified to buy", "Presentation scheduled",
+                      "Decision maker bought-in", "Contract sent", "Closed Won", "Closed Lost"]
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("1200000", 1_200_000),
+    ("1,200,000", 1_200_000),
+    ("$1,200,000", 1_200_000),
+    ("1,200,000.50", 1_200_000.5),
+    ("USD 75,000", 75_000),
+    ("1.200.000", 1_200_000),
+    ("1.200.000,00 €", 1_200_000),
+    ("1 200 000", 1_200_000),
+    ("-2,500", -2_500),
+    ("12.5", 12.5),
+])
+def test_amounts_in_common_export_formats(knowledge, raw: str, expected: float) -> None:
+    record = only(load(knowledge, "opportunities.csv", f'Name,Amount\nAcme renewal,"{raw}"\n'))
+    assert record["amount"] == expected
+
+
+@pytest.mark.parametrize("raw", ["2024-06-30", "2024/06/30", "06/30/2024", "30.06.2024", "2024-06-30T09:15:00Z",
+                                 "2024-06-30 09:15", "Jun 30, 2024", "30 Jun 2024", "1719705600000"])
+def test_dates_in_common_export_formats(knowledge, raw: str) -> None:
+    record = only(load(knowledge, "opportunities.csv", f'Name,CloseDate\nAcme renewal,"{raw}"\n'))
+    assert record["close_date"] == "2024-06-30"
+
+
+# ---------------------------------------------------------------- activities
+
+@pytest.mark.parametrize("header, row", [
+    ("Id,ActivityDate,Type,Subject,Description,WhoId,WhatId",
+     "00T1,2024-03-01,Call,Discovery call,CFO wants payback under 12 months,003A,001A"),
+    ("Date,Activity type,Subject,Notes,Contact ID,AccountId",
+     "2024-03-01,Call,Discovery call,CFO wants payback under 12 months,003A,001A"),
+    ("Activity date,Type,Subject,Body,WhoId,WhatId",
+     "03/01/2024,Call,Discovery call,CFO wants payback under 12 months,003A,001A"),
+])
+def test_activity_headers(knowledge, header: str, row: str) -> None:
+    parsed = load(knowledge, "activities.csv", f"{header}\n{row}\n")
+    record = only(parsed)
+    assert parsed.role == "activity"
+    assert record["date"] == "2024-03-01"
+    assert record["type"] == "Call"
+    assert record["subject"] == "Discovery call"
+    assert record["description"] == "CFO wants payback under 12 months"
+    assert record["contact_id"] == "003A"
+    assert record["account_id"] == "001A"
+
+
+# ---------------------------------------------------------------- leads
+
+@pytest.mark.parametrize("header, row", [
+    ("FirstName,LastName,Title,Company,Lead Score,Page Views,Downloads,Lead Source",
+     "Ana,Lopez,Marketing Intern,Acme Corp,92,41,6,Webinar"),
+    ("First Name,Last Name,Job Title,Company Name,HubSpot Score,Number of Pageviews,Number of Form Submissions,Original Source",
+     "Ana,Lopez,Marketing Intern,Acme Corp,92,41,6,Webinar"),
+    ("First Name,Last Name,Email Address,Job Title,Company Name,Score,Number of Pageviews,Downloads,Lead Source",
+     "Ana,Lopez,ana@acme.example,Marketing Intern,Acme Corp,92,41,6,Webinar"),
+])
+def test_lead_headers(knowledge, header: str, row: str) -> None:
+    parsed = load(knowledge, "leads.csv", f"{header}\n{row}\n")
+    record = only(parsed)
+    assert parsed.role == "lead"
+    assert record["name"] == "Ana Lopez"
+    assert record["title"] == "Marketing Intern"
+    assert record["company"] == "Acme Corp"
+    assert record["score"] == 92
+    assert record["page_views"] == 41
+    assert record["form_submissions"] == 6
+    assert record["source"] == "Webinar"
+
+
+def test_marketo_email_address_header(knowledge) -> None:
+    record = only(load(knowledge, "marketo-export.csv", "Email Address,Job Title,Company Name,Score\nana@acme.example,Intern,Acme Corp,80\n"))
+    assert record["email"] == "ana@acme.example"
+
+
+# ---------------------------------------------------------------- role detection
+
+@pytest.mark.parametrize("name, role", [
+    ("accounts.csv", "account"), ("Salesforce Accounts.csv", "account"), ("hubspot-companies.csv", "account"),
+    ("contacts.csv", "contact"), ("people.csv", "contact"),
+    ("opportunities.csv", "opportunity"), ("hubspot-deals.csv", "opportunity"),
+    ("activities.csv", "activity"), ("tasks.csv", "activity"),
+    ("leads.csv", "lead"), ("marketo_prospects.csv", "lead"),
+])
+def test_role_from_file_name(knowledge, name: str, role: str) -> None:
+    # a header that would not tell the role on its own
+    parsed = load(knowledge, name, "Name,Email,Subject,Title\nAcme renewal,x@acme.example,Hello,CFO\n")
+    assert parsed.role == role
+
+
+@pytest.mark.parametrize("header, row, role", [
+    ("Account Name,Industry,Employees", "Acme Corporation,Manufacturing,1200", "account"),
+    ("Record ID,First Name,Last Name,Job Title,Email,Associated Company ID", "1,Dana,Reyes,CFO,d@a.example,001A", "contact"),
+    ("Deal Name,Deal Stage,Amount", "Acme renewal,closedwon,1000", "opportunity"),
+    ("Activity date,Activity type,Subject,Notes", "2024-03-01,Call,Discovery,Notes here", "activity"),
+    ("First Name,Job Title,Company Name,HubSpot Score", "Ana,Intern,Acme Corp,92", "lead"),
+    ("Email Address,Job Title,Company Name,Number of Pageviews", "ana@acme.example,Intern,Acme Corp,41", "lead"),
+])
+def test_role_from_header_when_the_name_is_neutral(knowledge, header: str, row: str, role: str) -> None:
+    parsed = load(knowledge, "export.csv", f"{header}\n{row}\n")
+    assert parsed.role == role
+    assert len(parsed.records) == 1 and not parsed.errors
+
+
+def test_a_file_whose_role_cannot_be_told_is_reported(knowledge) -> None:
+    parsed = load(knowledge, "export.csv", "Foo,Bar\n1,2\n")
+    assert parsed.records == []
+    assert [(e.file, e.line) for e in parsed.errors] == [("crm/export.csv", 1)]
+
+
+# ---------------------------------------------------------------- JSON formats
+
+def test_json_array(knowledge) -> None:
+    parsed = load(knowledge, "accounts.json", json.dumps([
+        {"Id": "001A", "Name": "Acme Corporation", "Industry": "Manufacturing", "NumberOfEmployees": 1200},
+        {"Id": "001B", "Name": "Brightwater Foods", "Industry": "Food", "NumberOfEmployees": "800"},
+    ], indent=2))
+    assert not parsed.errors
+    records = by_id(parsed)
+    assert records["001A"]["name"] == "Acme Corporation" and records["001A"]["employees"] == 1200
+    assert records["001B"]["employees"] == 800
+
+
+def test_hubspot_api_results_with_properties(knowledge) -> None:
+    parsed = load(knowledge, "deals.json", json.dumps({
+        "results": [
+            {"id": "7001", "properties": {"dealname": "Acme renewal", "dealstage": "closedwon", "amount": "1200000",
+                                          "closedate": "2024-06-30T00:00:00.000Z", "associatedcompanyid": "9001"}},
+            {"id": "7002", "properties": {"dealname": "Acme pilot", "dealstage": "appointmentscheduled", "amount": "25000"}},
+        ],
+        "paging": {"next": {"after": "7003"}},
+    }, indent=2))
+    assert not parsed.errors
+    records = by_id(parsed)
+    assert records["7001"]["name"] == "Acme renewal"
+    assert records["7001"]["stage"] == "Closed Won"
+    assert records["7001"]["amount"] == 1_200_000
+    assert records["7001"]["close_date"] == "2024-06-30"
+    assert records["7001"]["account_id"] == "9001"
+    assert records["7002"]["stage"] == "Appointment scheduled"
+
+
+def test_json_lines(knowledge) -> None:
+    lines = [
+        {"Id": "003A", "FirstName": "Dana", "LastName": "Reyes", "Title": "CFO", "AccountId": "001A"},
+        {"Id": "003B", "FirstName": "Sam", "LastName": "Ortiz", "Title": "Analyst", "AccountId": "001A"},
+    ]
+    parsed = load(knowledge, "contacts.jsonl", "\n".join(json.dumps(line) for line in lines) + "\n")
+    assert not parsed.errors
+    assert [(line, record["name"]) for line, record in parsed.records] == [(1, "Dana Reyes"), (2, "Sam Ortiz")]
+
+
+def test_json_lines_of_hubspot_api_objects(knowledge) -> None:
+    """One API object per line loads exactly like the same objects inside {"results": [...]}."""
+    lines = [
+        {"id": "7001", "properties": {"dealname": "Acme renewal", "dealstage": "closedwon", "amount": "1200000"}},
+        {"id": "7002", "properties": {"dealname": "Acme pilot", "dealstage": "contractsent", "amount": "25000"}},
+    ]
+    parsed = load(knowledge, "deals.jsonl", "\n".join(json.dumps(line) for line in lines) + "\n")
+    assert parsed.errors == []
+    records = by_id(parsed)
+    assert records["7001"]["name"] == "Acme renewal" and records["7001"]["stage"] == "Closed Won"
+    assert records["7002"]["amount"] == 25_000
+
+
+def test_windows_1252_export_keeps_accents(knowledge) -> None:
+    path = knowledge.write_bytes("crm/accounts.csv", "Id,Name,City\n001D,Groupe Laurentín SA,Montréal\n".encode("cp1252"))
+    record = only(read_crm_file(path, "crm/accounts.csv"))
+    assert record["name"] == "Groupe Laurentín SA"
+
+
+# ---------------------------------------------------------------- linking, through a real ingest
+
+def test_records_are_linked_to_their_account(services, small_crm) -> None:
+    knowledge = small_crm
+    knowledge.crm("unlinked-contacts.csv", "Id,FirstName,LastName,Title,Email\n003D,Lee,Park,VP Operations,lee@acme.example\n")
+    # a second contacts export that names the account instead of giving its id
+    knowledge.crm("more-contacts.csv", """\
+        First Name,Last Name,Job Title,Account Name
+        Noor,Haddad,Head of Supply Chain,Acme Corporation
+        """)
+    knowledge.crm("activities.csv", """\
+        Id,ActivityDate,Type,Subject,Description,WhoId
+        00T1,2024-03-01,Call,Discovery call,CFO wants payback under 12 months,003A
+        """)
+    knowledge.crm("leads.csv", """\
+        First Name,Last Name,Job Title,Company,Lead Score
+        Ana,Lopez,Marketing Intern,Acme Corp,92
+        Ben,Kurz,Einkaufsleiter,ACME Corp.,40
+        """)
+    report = run_ingest(services, [], show_progress=False)
+    assert report.errors == []
+
+    acme = services.retriever.account_records("001A")
+    texts = {hit.metadata["type"]: [] for hit in acme}
+    for hit in acme:
+        texts[hit.metadata["type"]].append(hit.text)
+        assert hit.metadata["account_name"] == "Acme Corporation"
+
+    contacts = " ".join(texts["contact"])
+    assert "Dana Reyes" in contacts and "Sam Ortiz" in contacts  # by id
+    assert "Noor Haddad" in contacts  # by account name
+    assert "Lee Park" not in contacts  # no account given
+    assert any("Discovery call" in t and "Acme Corporation" in t for t in texts["activity"])  # through its contact
+    assert any("Dana Reyes" in t for t in texts["activity"])
+    leads = " ".join(texts["lead"])
+    assert "Ana Lopez" in leads and "Ben Kurz" in leads  # "Acme Corp" -> "Acme Corporation"
+    assert "Acme Corporation" in leads
+
+    laurentin = services.retriever.account_records("001D")
+    assert [hit.metadata["type"] for hit in laurentin] == ["account", "contact"]
+
+
+def test_activity_logged_on_an_opportunity_belongs_to_its_account(services, small_crm) -> None:
+    """In Salesforce a task's WhatId is often the opportunity it was logged on, not the account."""
+    small_crm.crm("opportunities.csv", "Id,Name,StageName,AccountId\n006A,Acme renewal,Negotiation,001A\n")
+    small_crm.crm("activities.csv", """\
+        Id,ActivityDate,Type,Subject,Description,WhatId
+        00T9,2024-05-02,Call,Pricing call,Procurement pushed for a multi-year discount,006A
+        """)
+    run_ingest(services, [], show_progress=False)
+    activities = services.retriever.account_records("001A", "activity")
+    assert [hit.record["subject"] for hit in activities] == ["Pricing call"]
+    assert "Acme Corporation" in activities[0].text
+
+
+def test_opportunity_shows_its_account_and_readable_amount(services, small_crm) -> None:
+    knowledge = small_crm
+    knowledge.crm("deals.csv", """\
+        Record ID,Deal Name,Deal Stage,Amount,Close Date,Associated Company ID
+        7001,Acme renewal,decisionmakerboughtin,"1,200,000",2024-06-30,001A
+        """)
+    run_ingest(services, [], show_progress=False)
+    [deal] = services.retriever.account_records("001A", "opportunity")
+    assert "Acme renewal" in deal.text
+    assert "Acme Corporation" in deal.text
+    assert "Decision maker bought-in" in deal.text
+    assert "1,200,000" in deal.text
+    assert "decisionmakerboughtin" not in deal.text
+
+
+# ---------------------------------------------------------------- bad rows: reported with file and line, the rest loads
+
+def test_csv_row_with_wrong_column_count(knowledge) -> None:
+    parsed = load(knowledge, "opportunities.csv", """\
+        Id,Name,StageName,Amount
+        006A,Acme renewal,Negotiation,1000
+        006B,Acme expansion,Prospecting,2000,EXTRA
+        006C,Acme services,Closed Won,3000
+        006D,Acme short
+        """)
+    assert sorted(by_id(parsed)) == ["006A", "006C"]
+    assert [(e.file, e.line) for e in parsed.errors] == [("crm/opportunities.csv", 3), ("crm/opportunities.csv", 5)]
+    assert "column" in parsed.errors[0].error
+
+
+def test_csv_embedded_newline_shifts_later_line_numbers(knowledge) -> None:
+    parsed = load(knowledge, "activities.csv", """\
+        Id,ActivityDate,Type,Subject,Description
+        00T1,2024-03-01,Call,Discovery,"First line of notes
+        second line, with a comma
+        third line"
+        00T2,2024-03-02,Email,Follow-up,fine
+        00T3,2024-03-03,Call,Bad,too,many,columns
+        00T4,2024-03-04,Meeting,Review,fine
+        """)
+    records = by_id(parsed)
+    assert sorted(records) == ["00T1", "00T2", "00T4"]
+    assert records["00T1"]["description"] == "First line of notes\nsecond line, with a comma\nthird line"
+    assert [line for line, _ in parsed.records] == [2, 5, 7]
+    assert [(e.file, e.line) for e in parsed.errors] == [("crm/activities.csv", 6)]
+
+
+def test_csv_blank_lines_do_not_shift_line_numbers(knowledge) -> None:
+    parsed = load(knowledge, "opportunities.csv", "Name,Amount\nFirst,1\n\nSecond,lots\n")
+    assert [(e.line) for e in parsed.errors] == [4]
+    assert [line for line, _ in parsed.records] == [2]
+
+
+def test_csv_bad_number_and_bad_date(knowledge) -> None:
+    parsed = load(knowledge, "opportunities.csv", """\
+        Id,Name,Amount,CloseDate
+        006A,Acme renewal,1000,2024-06-30
+        006B,Acme expansion,a lot,2024-06-30
+        006C,Acme services,3000,next quarter
+        006D,Acme training,4000,2024-02-30
+        006E,Acme support,5000,2024-07-31
+        """)
+    assert sorted(by_id(parsed)) == ["006A", "006E"]
+    errors = {e.line: e for e in parsed.errors}
+    assert sorted(errors) == [3, 4, 5]
+    assert all(e.file == "crm/opportunities.csv" for e in parsed.errors)
+    assert "Amount" in errors[3].error and "a lot" in errors[3].error
+    assert "CloseDate" in errors[4].error and "next quarter" in errors[4].error
+    assert "CloseDate" in errors[5].error
+
+
+def test_csv_doubled_quotes_inside_a_field_load_anywhere_in_the_file(knowledge) -> None:
+    """RFC 4180 escapes a quote as "" — Salesforce does it in notes; the row must load wherever it appears."""
+    rows = "".join(f"00T{i:03d},2024-03-02,Email,Follow-up {i},Sent the deck and pricing sheet to the buying team\n"
+                   for i in range(80))
+    quoted = '00TQ,2024-03-01,Call,Kickoff,"Customer said ""we need SOC 2"", asked for pricing"\n'
+    parsed = load(knowledge, "activities.csv", "Id,ActivityDate,Type,Subject,Description\n" + rows + quoted, dedent=False)
+    assert parsed.errors == []
+    assert by_id(parsed)["00TQ"]["description"] == 'Customer said "we need SOC 2", asked for pricing'
+
+
+def test_json_record_with_bad_value_reported_at_its_opening_brace(knowledge) -> None:
+    parsed = load(knowledge, "opportunities.json", """\
+        [
+          {"Id": "006A", "Name": "Acme renewal", "Amount": "1000"},
+          {
+            "Id": "006B",
+            "Name": "Acme expansion",
+            "Notes": "a {brace} and \\"quote\\" in a string",
+            "Amount": "lots"
+          },
+          {"Id": "006C", "Name": "Acme services", "CloseDate": "someday"},
+          {"Id": "006D", "Name": "Acme support", "Amount": 4000}
+        ]
+        """)
+    assert sorted(by_id(parsed)) == ["006A", "006D"]
+    assert [(e.file, e.line) for e in parsed.errors] == [("crm/opportunities.json", 3), ("crm/opportunities.json", 9)]
+    assert "Amount" in parsed.errors[0].error
+
+
+def test_hubspot_results_bad_record_line(knowledge) -> None:
+    parsed = load(knowledge, "deals.json", """\
+        {
+          "results": [
+            {
+              "id": "7001",
+              "properties": {"dealname": "Acme renewal", "amount": "1000"}
+            },
+            {
+              "id": "7002",
+              "properties": {"dealname": "Acme pilot", "amount": "n/a"}
+            }
+          ]
+        }
+        """)
+    assert sorted(by_id(parsed)) == ["7001"]
+    assert [(e.file, e.line) for e in parsed.errors] == [("crm/deals.json", 7)]
+
+
+def test_hubspot_results_bad_record_line_when_paging_comes_first(knowledge) -> None:
+    """Keys sorted alphabetically (json.dumps(sort_keys=True)) put "paging" before "results"."""
+    parsed = load(knowledge, "deals.json", """\
+        {
+          "paging": {"next": {"after": "7003"}},
+          "results": [
+            {"id": "7001", "properties": {"dealname": "Acme renewal", "amount": "1000"}},
+            {"id": "7002", "properties": {"dealname": "Acme pilot", "amount": "n/a"}}
+          ]
+        }
+        """)
+    assert sorted(by_id(parsed)) == ["7001"]
+    assert [(e.file, e.line) for e in parsed.errors] == [("crm/deals.json", 5)]
+
+
+def test_malformed_json_file_reported_with_its_line(knowledge) -> None:
+    parsed = load(knowledge, "accounts.json", """\
+        [
+          {"Id": "001A", "Name": "Acme Corporation"},
+          {"Id": "001B" "Name": "Brightwater Foods"}
+        ]
+        """)
+    assert parsed.records == []
+    assert [(e.file, e.line) for e in parsed.errors] == [("crm/accounts.json", 3)]
+    assert "JSON" in parsed.errors[0].error
+
+
+def test_json_lines_bad_line_reported_the_rest_loads(knowledge) -> None:
+    parsed = load(knowledge, "contacts.jsonl", """\
+        {"Id": "003A", "Name": "Dana Reyes", "Title": "CFO"}
+        {"Id": "003B", "Name": "Sam Ortiz", "Title": "Analyst"
+        {"Id": "003C", "Name": "Claire Dubois", "Title": "COO"}
+        """)
+    assert sorted(by_id(parsed)) == ["003A", "003C"]
+    assert [(e.file, e.line) for e in parsed.errors] == [("crm/contacts.jsonl", 2)]
+
+
+def test_malformed_json_does_not_stop_other_files(services, knowledge) -> None:
+    knowledge.crm("accounts.csv", "Id,Name\n001A,Acme Corporation\n")
+    knowledge.crm("contacts.json", '[\n  {"Id": "003A", "Name": "Dana Reyes",\n]\n')
+    report = run_ingest(services, [], show_progress=False)
+    assert [(e.file, e.line) for e in report.errors] == [("crm/contacts.json", 3)]
+    assert len(services.retriever.account_records("001A")) == 1
+
+
+def test_missing_required_field_reported(knowledge) -> None:
+    parsed = load(knowledge, "accounts.csv", "Id,Name,Industry\n001A,Acme Corporation,Manufacturing\n001B,,Retail\n")
+    assert sorted(by_id(parsed)) == ["001A"]
+    assert [(e.file, e.line) for e in parsed.errors] == [("crm/accounts.csv", 3)]
+
+
+def test_unreadable_path_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    parsed = read_crm_file(tmp_path / "nope.csv", "crm/nope.csv")
+    assert parsed.records == []
+    assert [e.file for e in parsed.errors] == ["crm/nope.csv"]
