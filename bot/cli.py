@@ -24,6 +24,10 @@ OK, FAILURE, BAD_INPUT = 0, 1, 2
 class UsageError(Exception):
     """Bad input from the person at the keyboard: exit 2 with this message."""
 
+    def __init__(self, message: str, **extra: Any):
+        super().__init__(message)
+        self.extra = extra
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="A Slack assistant for B2B revenue teams.")
@@ -41,6 +45,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("ask", "a grounded answer with citations")
     p.add_argument("question")
     p.add_argument("--account", help="the account the question is about")
+
+    p = command("brief", "account brief: deals, activity, buying committee and gaps, next steps")
+    p.add_argument("account")
+
+    p = command("draft", "outreach draft to a senior stakeholder (sent to nobody: it is printed for you)")
+    p.add_argument("account")
+    who = p.add_mutually_exclusive_group()
+    who.add_argument("--contact", help="a contact's name at the account")
+    who.add_argument("--persona", help="a role to write to, e.g. CFO or 'VP Operations'")
+
+    p = command("campaign", "outbound sequence for marketers, aimed top-down at a senior persona")
+    p.add_argument("--persona", required=True, help="the senior persona, e.g. CFO or 'VP Operations'")
+    p.add_argument("--industry")
+    p.add_argument("--theme")
+    p.add_argument("--touches", type=int, default=4)
+    p.add_argument("--out", type=Path, help="write the sequence as Markdown (.md) or CSV (.csv)")
 
     p = command("triage", "lead verdicts: who to pursue, nurture, or not chase")
     p.add_argument("file", nargs="?", type=Path, help="a marketing-automation export (CSV or JSON)")
@@ -81,7 +101,7 @@ def main(argv: Sequence[str] | None = None, *, settings: Settings | None = None,
         handler = COMMANDS[args.command]
         return handler(args, services, stdin, stdout)
     except UsageError as exc:
-        _fail(args, stdout, str(exc))
+        _fail(args, stdout, str(exc), **exc.extra)
         return BAD_INPUT
     except StoreError as exc:
         _fail(args, stdout, str(exc))
@@ -94,9 +114,9 @@ def main(argv: Sequence[str] | None = None, *, settings: Settings | None = None,
         return FAILURE
 
 
-def _fail(args: argparse.Namespace, stdout: TextIO, message: str) -> None:
+def _fail(args: argparse.Namespace, stdout: TextIO, message: str, **extra: Any) -> None:
     if getattr(args, "json", False):
-        _emit(stdout, {"error": message})
+        _emit(stdout, {"error": message, **extra})
     print(f"error: {message}", file=sys.stderr)
 
 
@@ -156,7 +176,8 @@ def resolve_account_arg(services: Any, name: str | None):  # noqa: ANN201
         return None
     resolution = services.retriever.resolve_account(name)
     if resolution.account is None:
-        raise UsageError(resolution.describe_miss())
+        raise UsageError(resolution.describe_miss(), candidates=[a.name for a in resolution.candidates],
+                         ambiguous=resolution.ambiguous)
     return resolution.account
 
 
@@ -170,9 +191,10 @@ def cmd_ask(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: Text
                           candidates=[a.name for a in resolution.candidates])
             _print_answer(args, stdout, miss)
             return BAD_INPUT
-        answer = answer_question(args.question, retriever=services.retriever, account=resolution.account)
+        answer = answer_question(args.question, retriever=services.retriever, account=resolution.account,
+                                 model=services.model)
     else:
-        answer = answer_question(args.question, retriever=services.retriever)
+        answer = answer_question(args.question, retriever=services.retriever, model=services.model)
     _print_answer(args, stdout, answer)
     return OK
 
@@ -184,6 +206,55 @@ def _print_answer(args: argparse.Namespace, stdout: TextIO, answer: Any) -> None
     from bot.console import render_answer
 
     print(render_answer(answer), file=stdout)
+
+
+def cmd_brief(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: TextIO) -> int:
+    from bot.services.briefs import build_brief
+
+    account = resolve_account_arg(services, args.account)
+    brief = build_brief(services.retriever, account, model=services.model)
+    if args.json:
+        _emit(stdout, brief.as_dict())
+    else:
+        from bot.console import render_brief
+
+        print(render_brief(brief), file=stdout)
+    return OK
+
+
+def cmd_draft(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: TextIO) -> int:
+    from bot.services.drafts import draft_outreach
+
+    account = resolve_account_arg(services, args.account)
+    try:
+        draft = draft_outreach(services.retriever, account, contact=args.contact, persona=args.persona,
+                               model=services.model)
+    except LookupError as exc:
+        raise UsageError(str(exc)) from None
+    if args.json:
+        _emit(stdout, draft.as_dict())
+    else:
+        from bot.console import render_draft
+
+        print(render_draft(draft), file=stdout)
+    return OK
+
+
+def cmd_campaign(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: TextIO) -> int:
+    from bot.services.campaigns import build_campaign
+
+    if not 1 <= args.touches <= 12:
+        raise UsageError("--touches must be between 1 and 12")
+    campaign = build_campaign(services.retriever, persona=args.persona, industry=args.industry, theme=args.theme,
+                              touches=args.touches, model=services.model)
+    if args.out:
+        campaign.write(args.out)
+        print(f"wrote {len(campaign.touches)} touches to {args.out}", file=sys.stderr)
+    if args.json:
+        _emit(stdout, campaign.as_dict())
+    elif not args.out:
+        print(campaign.to_markdown(), file=stdout)
+    return OK
 
 
 def cmd_triage(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: TextIO) -> int:
@@ -261,6 +332,9 @@ def cmd_run(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: Text
 COMMANDS: dict[str, Callable[[argparse.Namespace, Any, TextIO, TextIO], int]] = {
     "ingest": cmd_ingest,
     "ask": cmd_ask,
+    "brief": cmd_brief,
+    "draft": cmd_draft,
+    "campaign": cmd_campaign,
     "triage": cmd_triage,
     "chat": cmd_chat,
     "eval": cmd_eval,

@@ -15,6 +15,8 @@ HISTORY = 6
 
 def render_answer(answer: Answer) -> str:
     lines = [answer.text]
+    if answer.note:
+        lines.append(f"({answer.note})")
     if answer.hits:
         lines.append("")
         lines.append("Sources:")
@@ -43,6 +45,47 @@ def render_triage(result: Any) -> str:
     return "\n".join(lines)
 
 
+def render_brief(brief: Any) -> str:
+    data = brief.as_dict()
+    lines = [f"ACCOUNT BRIEF — {data['account'].get('name')}", "", data["summary"], "", "Open opportunities:"]
+    opens = [o for o in data["opportunities"] if o["open"]]
+    for deal in opens or [{"name": "none"}]:
+        if deal["name"] == "none":
+            lines.append("  none")
+            continue
+        lines.append(f"  - {deal['name']}: {deal.get('stage')}, {deal.get('amount') or '—'}, close "
+                     f"{deal.get('close_date') or '—'}; next step: {deal.get('next_step') or '—'}")
+    lines += ["", "Recent activity:"]
+    lines += [f"  - {a['date']} {a.get('type') or ''}: {a.get('subject') or ''}"
+              + (f" ({a['contact']})" if a.get("contact") else "") for a in data["activities"][:6]]
+    lines += ["", "Buying committee:"]
+    lines += [f"  - {m['name']} — {m['title']} [{m['level']}, {m['function']}]"
+              + (" engaged" if m["engaged"] else " not engaged") for m in data["buying_committee"]]
+    lines += ["", "Coverage gaps:"] + [f"  - {g}" for g in data["coverage_gaps"] or ["none"]]
+    if data["flagged_leads"]:
+        lines += ["", "Flagged leads (activity, not buying power):"]
+        lines += [f"  - {f['name']} — {f['title']}: {f['next_move']}" for f in data["flagged_leads"]]
+    lines += ["", "Next steps:"] + [f"  - {s}" for s in data["next_steps"]]
+    return "\n".join(lines)
+
+
+def render_draft(draft: Any) -> str:
+    data = draft.as_dict()
+    to = data["to"]
+    checks = data["checks"]
+    verdict = "passes the checks" if checks["passed"] else "FAILS: see checks"
+    lines = [f"To: {to.get('name') or '(role) ' + str(to.get('title'))} — {to.get('title')}",
+             f"Subject: {data['subject']}", "", data["body"], "",
+             f"Why: {data['rationale']}",
+             f"Checks ({verdict}): {checks['word_count']} words, senior target {checks['senior_target']}, "
+             f"trigger used {checks['trigger_used']}, proof point {checks['proof_point']}, "
+             f"{checks['product_feature_count']} product feature(s), pushy phrases: "
+             f"{', '.join(checks['pushy_phrases']) or 'none'}"]
+    if data["sources"]:
+        lines.append("Sources: " + "; ".join(f"[{n}] {s['title']}" for n, s in enumerate(data["sources"], 1)))
+    return "\n".join(lines)
+
+
 def run_console(services: Any, *, stdin: TextIO, stdout: TextIO) -> None:
     interactive = stdin.isatty()
     print(GREETING, file=stdout)
@@ -61,7 +104,7 @@ def run_console(services: Any, *, stdin: TextIO, stdout: TextIO) -> None:
             break
         if not interactive:
             print(f"\n> {text}", file=stdout)
-        answer = answer_question(text, retriever=services.retriever, history=history)
+        answer = answer_question(text, retriever=services.retriever, history=history, model=services.model)
         history = (history + [text])[-HISTORY:]
         print(render_answer(answer), file=stdout)
         stdout.flush()

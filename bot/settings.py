@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     openai_api_key: str | None = None
     openai_base_url: str | None = None
     openai_model: str = "gpt-4o-mini"
+    openai_timeout: float = Field(default=20.0, gt=0, le=300)  # seconds per model call, then fall back
 
     knowledge_path: Path = Path("knowledge")
     # NoDecode-free parsing: pydantic-settings would try JSON first for tuples.

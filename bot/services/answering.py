@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.knowledge.accounts import Account, fold
 from bot.knowledge.retrieval import Hit, Retriever
+from bot.llm import FALLBACK_NOTE, Model, ModelUnavailable
 
 _STOPWORDS = set(
     """a an the and or but if of on in at to for from by with about as is are was were be been being do does did
@@ -36,13 +37,17 @@ class Answer:
     hits: list[Hit] = field(default_factory=list)
     grounded: bool = False
     candidates: list[str] = field(default_factory=list)
+    engine: str = "composer"  # "model" when the language model wrote the text
+    note: str | None = None  # e.g. why the model was not used
 
     @property
     def sources(self) -> list[dict[str, Any]]:
         return [hit.source_info() for hit in self.hits]
 
     def as_dict(self) -> dict[str, Any]:
-        result: dict[str, Any] = {"answer": self.text, "sources": self.sources, "grounded": self.grounded}
+        text = f"{self.text}\n\n_{self.note}_" if self.note else self.text
+        result: dict[str, Any] = {"answer": text, "sources": self.sources, "grounded": self.grounded,
+                                  "engine": self.engine}
         if self.candidates:
             result["candidates"] = self.candidates
         return result
@@ -100,6 +105,42 @@ def compose(question: str, hits: Sequence[Hit]) -> str:
     return "Here is what the knowledge base says:\n" + "\n".join(lines)
 
 
+def format_sources(hits: Sequence[Hit]) -> str:
+    """Retrieved text as clearly delimited data: the model is told never to obey it."""
+    blocks = []
+    for number, hit in enumerate(hits, start=1):
+        meta = hit.metadata
+        body = hit.text.replace("</source>", "</ source>")
+        blocks.append(f'<source n="{number}" title="{meta.get("title", "")}" type="{meta.get("type", "")}" '
+                      f'account="{meta.get("account_name", "")}">\n{body}\n</source>')
+    return "\n".join(blocks)
+
+
+_CITATION = re.compile(r"\[(\d+)\]")
+
+
+def _model_answer(model: Model, question: str, hits: Sequence[Hit], history: Sequence[str]) -> tuple[str, bool]:
+    """(text, grounded) from the model; ModelUnavailable when its reply cannot be trusted."""
+    text = model.complete("answer", question=question, sources=format_sources(hits),
+                          history="\n".join(f"- {turn}" for turn in history) or "(none)")
+    if text.lower().strip(" .!").startswith("i don't know") or text.lower().startswith("i do not know"):
+        return IDK, False
+    cited = {int(n) for n in _CITATION.findall(text)}
+    if not cited or not cited <= set(range(1, len(hits) + 1)):
+        raise ModelUnavailable("reply without valid citations")
+    return text, True
+
+
+def condense_with(model: Model | None, question: str, history: Sequence[str]) -> tuple[str, str | None]:
+    if not history or model is None:
+        return condense(question, history), None
+    try:
+        rewritten = model.complete("condense", question=question, history="\n".join(f"- {t}" for t in history))
+        return rewritten.splitlines()[0].strip() or question, None
+    except ModelUnavailable as exc:
+        return condense(question, history), FALLBACK_NOTE.format(reason=exc)
+
+
 def answer_question(
     question: str,
     *,
@@ -107,12 +148,15 @@ def answer_question(
     account: Account | None = None,
     history: Sequence[str] = (),
     k: int = 6,
+    model: Model | None = None,
 ) -> Answer:
-    """An extractive answer; `grounded` is False (with an honest "I don't know") when nothing fits."""
+    """A grounded answer with numbered citations; `grounded` is False (an honest "I don't know")
+    when the knowledge base has nothing on it. With a model, the model writes from the same passages;
+    when it fails, the extractive composer answers and the note says so."""
     question = question.strip()
     if not question:
         return Answer(question, "Ask me a question about an account or our sales content.")
-    query = condense(question, history)
+    query, note = condense_with(model, question, history)
     hits = relevant(query, retriever.retrieve(query, k=k, account=account))
     if not hits:
         return Answer(question, IDK)
@@ -121,4 +165,10 @@ def answer_question(
     for hit in hits:
         unique.setdefault(hit.ref, hit)
     chosen = list(unique.values())[:MAX_SOURCES]
-    return Answer(question, compose(query, chosen), chosen, grounded=True)
+    if model is not None and note is None:
+        try:
+            text, grounded = _model_answer(model, query, chosen, history)
+            return Answer(question, text, chosen if grounded else [], grounded=grounded, engine="model")
+        except ModelUnavailable as exc:
+            note = FALLBACK_NOTE.format(reason=exc)
+    return Answer(question, compose(query, chosen), chosen, grounded=True, note=note)
