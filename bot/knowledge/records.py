@@ -20,6 +20,7 @@ class Directory:
     contacts: dict[str, dict[str, object]] = field(default_factory=dict)
     opportunities: dict[str, dict[str, object]] = field(default_factory=dict)
     _by_core: dict[str, str] = field(default_factory=dict)
+    _by_email: dict[str, str] = field(default_factory=dict)
 
     def add(self, record: dict[str, object]) -> None:
         record_id = str(record["id"])
@@ -28,6 +29,8 @@ class Directory:
             self._by_core.setdefault(core_name(str(record["name"])), record_id)
         elif record["record_type"] == "contact":
             self.contacts[record_id] = record
+            if record.get("email"):
+                self._by_email[str(record["email"]).lower()] = record_id
         elif record["record_type"] == "opportunity":
             self.opportunities[record_id] = record
 
@@ -45,6 +48,12 @@ class Directory:
         contact = self.contacts.get(str(record.get("contact_id", "")))
         if contact:
             linked = self.account_id_for(contact)
+            if linked:
+                return linked
+        # a marketing lead who is also a CRM contact belongs to that contact's account
+        known = self._by_email.get(str(record.get("email") or "").lower())
+        if known and record.get("record_type") == "lead":
+            linked = self.account_id_for(self.contacts[known])
             if linked:
                 return linked
         for key in ("account_name", "company"):

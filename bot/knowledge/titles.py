@@ -60,8 +60,8 @@ _FUNCTION_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("procurement", ("procurement", "purchas", "sourcing", "buyer", "buying", "supplier", "vendor manag", "achat",
                      "acheteu", "approvisionnement", "einkauf", "einkaeufer", "einkaufer", "beschaffung", "compras",
                      "comprador", "aprovisionamiento", "category manag")),
-    ("finance", ("financ", "finanz", "fp and a", "shared service", "administration and finance", "cfo", "accounting", "accountant", "accounts", "controll", "treasur", "fp&a", "fp a", "fpa", "tax", "audit", "payable",
-                 "receivable", "billing", "credit", "comptab", "tresor", "gestion", "buchhalt", "rechnungswesen",
+    ("finance", ("financ", "finanz", "fp and a", "shared service", "administration and finance", "cfo", "accounting", "accountant", "accounts", "controll", "treasur", "fp&a", "fp a", "fpa", "tax", "audit", "payable", "contador", "costos", "costing", "cost account",
+                 "receivable", "billing", "credit", "comptab", "tresor", "controle de gestion", "buchhalt", "rechnungswesen",
                  "kaufmann", "kaufmaenn", "kaufmann", "kaufmannisch", "contab", "tesor", "fiscal", "ap ", "ar ",
                  "invoice", "payroll", "revenue account")),
     ("it", ("information", "it ", " it", "ti", "technolog", "systems", "system", "infrastructure", "digital", "data",
@@ -69,7 +69,7 @@ _FUNCTION_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "informatique", "informatik", "sistemas", "informatica", "tecnologia", "dsi", "cio", "cto", "scrum",
             "product owner", "architect", "helpdesk", "help desk")),
     ("operations", ("operation", "supply chain", "logistic", "plant", "production", "manufactur", "warehouse",
-                    "fulfil", "distribution", "inventory", "planning", "planner", "demand", "s&op", "quality",
+                    "fulfil", "distribution", "inventory", "inventario", "stocks", "disponent", "planning", "planner", "demand", "s&op", "quality",
                     "transport", "facility", "facilities", "site", "usine", "exploitation", "logistique", "betrieb",
                     "produktion", "logistik", "werksleit", "lagerleit", "disposition", "operaciones", "logistica",
                     "produccion", "almacen", "cadena de suministro", "planta", "coo")),
@@ -96,6 +96,10 @@ _RULES: tuple[tuple[str, str, str], ...] = (
      "an owner of a product or process, not of the company"),
     (r"\b(assistant|associate|asst) vice[ -]?president|\bavp\b", "vp", "an assistant vice president is a VP"),
     (r"\bs office (manager|coordinator|administrator|lead)\b", "manager", "runs an executive's office"),
+    (r"\b(secretaire generale?|secretari[oa] general|general counsel|chief legal|company secretary|"
+     r"generalsekretar\w*)\b", "executive", "a senior officer of the company"),
+    (r"\bassistant (general counsel|controller|comptroller|treasurer|superintendent|(\w+ )?manager)\b", "manager",
+     "an assistant manager or controller manages"),
     (r"^(charge|chargee|attache|attachee) (de|d)\b|^referent\w*\b|^conseill\w* (du|de la|aupres)\b", "individual",
      "a staff role beside an executive, without budget of its own"),
     (r"^(pa|ea)\b.*\bto\b|\w*(assistenz|sekretar\w*|sekretaer\w*)\b", "junior", "assistant roles carry no buying power"),
@@ -114,7 +118,7 @@ _RULES: tuple[tuple[str, str, str], ...] = (
     (r"\b(intern|internship|stagiaire|stage|praktikant|praktikantin|becario|becaria|trainee|apprentice|"
      r"apprenti|apprentie|alternant|alternante|alternance|auszubildende|auszubildender|azubi|werkstudent|"
      r"werkstudentin|working student|student|etudiant|etudiante|estudiante|graduate trainee|en practicas|"
-     r"practicas|volontariat|vie|aprendiz|auxiliar|duale studentin|dualer student|studentin|studierende\w*)\b|"
+     r"practicas|volontariat|vie|aprendiz|practicante|pasante|praktikum|auxiliar|duale studentin|dualer student|studentin|studierende\w*)\b|"
      r"\b\w*student(in)?\b", "junior", "intern, trainee, apprentice or student"),
     (r"^(assistant|assistante|asistente|assistent|assistentin|receptionist|secretary|secretaire|secretaria)\b|"
      r"\b(assistant|assistante|asistente|assistentin|assistent)$", "junior", "assistant roles carry no buying power"),
@@ -135,7 +139,7 @@ _RULES: tuple[tuple[str, str, str], ...] = (
     (r"\bgerante? (de|du|d) (magasin|boutique|agence|restaurant|rayon|point de vente|sucursal|tienda)\b", "manager",
      "runs a store or branch"),
     (r"\b(co[ -]?)?(founder|fondateur|fondatrice|fundador|fundadora|grunder|gruenderin|grunderin)\b", "executive", "founder"),
-    (r"\b(co[ -]?)?owner\b|\b(mit)?inhaber|\bproprietaire\b|\bpropietari[oa]\b|\bgerant\b|\bgerante\b", "executive", "owner"),
+    (r"\b(co[ -]?)?owner\b|\b(mit)?inhaber|\bduen[oa]\b|\bproprietaire\b|\bpropietari[oa]\b|\bgerant\b|\bgerante\b", "executive", "owner"),
     (r"\b(managing|executive) (director|partner)\b|\bgeneral manager\b|\bgeschaftsfuhr\w*|\bgeschaeftsfuehr\w*|"
      r"\b(directeur|directrice|director|directora) (general|generale|ejecutiv[oa])\b|\bgerente general\b|"
      r"\bconsejer[oa] delegad[oa]\b|\bvorstand\w*|\b(chairman|chairwoman|chairperson|chair of the board)\b|"
@@ -144,12 +148,15 @@ _RULES: tuple[tuple[str, str, str], ...] = (
     (r"\b(directeur|directrice|director|directora) (administrati(f|ve) et |administrativ[oa] y )?(financier|financiere|financiero|financiera|"
      r"administrativ[oa] y financier[oa])\b|\bfinanzvorstand|\bfinanzdirektor\w*|\bfinanzchef\b|"
      r"\b(directeur|directrice) des systemes d information\b", "executive", "CFO/CIO by another name"),
-    (r"\b(partner|associe gerant|socio director)\b", "executive", "partner in the firm"),
+    (r"^(managing |senior |equity |founding |name )?partner$|^partner (at|of|in|,)|\bassocie gerant\b|"
+     r"\bsocio director\b|\bsocio fundador\b", "executive", "partner in the firm"),
+    (r"\bbusiness partner\b", "individual", "a business partner supports a function, no budget of their own"),
     # -- managers whose German title ends in -leiter, before the directors
-    (r"\b(team|gruppen|schicht|filial|projekt|bau|kolonnen|produktions?gruppen|lager|objekt)\w*leiter(in)?\b|"
+    (r"\b(team|gruppen|schicht|filial|projekt|bau|kolonnen|produktions?gruppen|lager|objekt)\w*(leiter(in)?|leitung)\b|"
      r"\bvorarbeiter\w*|\bmeister(in)?\b", "manager", "leads a team, shift, branch or project"),
     # -- directors
-    (r"\bsub ?direct(or|ora)\b|\bsous directeur\b|\bsous directrice\b|\bprokurist\w*|\b\w+leiter(in)?\b",
+    (r"\bsub ?direct(or|ora)\b|\bsous directeur\b|\bsous directrice\b|\bprokurist\w*|\b\w+leiter(in)?\b|"
+     r"\b\w+leitung\b",
      "director", "heads a department"),
     (r"\bhead\b|\b(directeur|directrice|director|directora|direktor|direktorin|dir)\b", "director",
      "director / head of a function"),

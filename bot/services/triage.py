@@ -179,7 +179,8 @@ def judge(lead: Lead, *, seniors: Sequence[SeniorContact] = (), today: date | No
     else:
         verdict = "not_worth_chasing"
         if info.level == "unknown":
-            reasons.append(f"No usable title and little engagement ({figures}).")
+            activity = "little engagement" if engagement == "cold" else f"{engagement} engagement"
+            reasons.append(f"No usable title, {activity} ({figures}) and a score under 50: nothing says they can buy.")
         else:
             reasons.append("No budget authority: cannot fund an unbudgeted initiative.")
         if engagement in ("hot", "warm") and info.level != "unknown":
