@@ -46,8 +46,7 @@ class Answer:
 
     def as_dict(self) -> dict[str, Any]:
         text = f"{self.text}\n\n_{self.note}_" if self.note else self.text
-        result: dict[str, Any] = {"answer": text, "sources": self.sources, "grounded": self.grounded,
-                                  "engine": self.engine}
+        result: dict[str, Any] = {"answer": text, "sources": self.sources, "grounded": self.grounded}
         if self.candidates:
             result["candidates"] = self.candidates
         return result

@@ -77,9 +77,7 @@ class Brief:
             "coverage_gaps": self.coverage_gaps,
             "flagged_leads": self.flagged_leads,
             "next_steps": self.next_steps,
-            "trigger_events": [{"date": t.date, "event": t.sentence, "source": t.ref} for t in self.triggers],
             "sources": self.sources,
-            "engine": self.engine,
         }
 
 

@@ -57,8 +57,8 @@ class Campaign:
         return list(seen.values())
 
     def as_dict(self) -> dict[str, Any]:
-        result = {"persona": self.persona, "industry": self.industry, "theme": self.theme,
-                  "touches": [t.as_dict() for t in self.touches], "sources": self.sources, "engine": self.engine}
+        result: dict[str, Any] = {"persona": self.persona, "industry": self.industry,
+                                  "touches": [t.as_dict() for t in self.touches], "sources": self.sources}
         if self.note:
             result["note"] = self.note
         return result

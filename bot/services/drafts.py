@@ -53,7 +53,7 @@ class Draft:
     def as_dict(self) -> dict[str, Any]:
         return {"to": self.to, "subject": self.subject, "body": self.body,
                 "rationale": f"{self.rationale} {self.note}" if self.note else self.rationale,
-                "checks": self.checks, "sources": [h.source_info() for h in self.hits], "engine": self.engine}
+                "checks": self.checks, "sources": [h.source_info() for h in self.hits]}
 
 
 # ---------------------------------------------------------------- checks
