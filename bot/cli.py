@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", nargs="?", type=Path, help="a marketing-automation export (CSV or JSON)")
     p.add_argument("--account", help="triage an account's contacts and leads instead")
 
+    command("serve", "run the Slack app (Socket Mode with SLACK_APP_TOKEN, else HTTP on PORT)")
     command("chat", "a local console over the same handlers (no Slack needed)")
     command("eval", "run the bundled evaluation sets")
     command("run", "ingest what changed, then serve Slack (tokens set) or open the console")
@@ -278,6 +279,19 @@ def cmd_triage(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: T
     return OK
 
 
+def cmd_serve(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: TextIO) -> int:
+    from bot.app import create_app
+    from bot.server import check_slack_settings, serve
+
+    try:
+        check_slack_settings(services.settings)
+    except SettingsError as exc:
+        raise UsageError(str(exc)) from None
+    services.store.check_model()
+    serve(create_app(services.settings, services=services), services.settings)
+    return OK
+
+
 def cmd_chat(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: TextIO) -> int:
     from bot.console import run_console
 
@@ -324,8 +338,8 @@ def cmd_run(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: Text
           f"{report.removed} removed; {len(report.errors)} problem(s).", file=sys.stderr)
     for error in report.errors:
         print(f"  {error}", file=sys.stderr)
-    if services.settings.slack_enabled and "serve" in COMMANDS:
-        return COMMANDS["serve"](args, services, stdin, stdout)
+    if services.settings.slack_enabled:
+        return cmd_serve(args, services, stdin, stdout)
     return cmd_chat(args, services, stdin, stdout)
 
 
@@ -336,6 +350,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Any, TextIO, TextIO], int]] = 
     "draft": cmd_draft,
     "campaign": cmd_campaign,
     "triage": cmd_triage,
+    "serve": cmd_serve,
     "chat": cmd_chat,
     "eval": cmd_eval,
     "run": cmd_run,

@@ -86,9 +86,21 @@ def render_draft(draft: Any) -> str:
     return "\n".join(lines)
 
 
+def render_result(result: Any) -> str:
+    """A slash command's result as console text (the same result Slack renders as blocks)."""
+    if result.kind in ("usage", "candidates"):
+        return result.message
+    renderers = {"answer": render_answer, "brief": render_brief, "draft": render_draft,
+                 "triage": render_triage, "campaign": lambda c: c.to_markdown()}
+    return renderers[result.kind](result.payload)
+
+
 def run_console(services: Any, *, stdin: TextIO, stdout: TextIO) -> None:
+    from bot.commands import COMMANDS, USAGE, CommandError, run_command
+
     interactive = stdin.isatty()
     print(GREETING, file=stdout)
+    print("Slash commands work too: " + ", ".join(f"/{c}" for c in COMMANDS) + " (e.g. /brief Acme).", file=stdout)
     history: list[str] = []
     while True:
         if interactive:
@@ -104,6 +116,17 @@ def run_console(services: Any, *, stdin: TextIO, stdout: TextIO) -> None:
             break
         if not interactive:
             print(f"\n> {text}", file=stdout)
+        if text.startswith("/"):
+            name, _, rest = text[1:].partition(" ")
+            if name == "help" or name not in COMMANDS:
+                print("\n".join(USAGE.values()), file=stdout)
+                continue
+            try:
+                print(render_result(run_command(services, name, rest)), file=stdout)
+            except CommandError as exc:
+                print(f"Sorry — {exc}", file=stdout)
+            stdout.flush()
+            continue
         answer = answer_question(text, retriever=services.retriever, history=history, model=services.model)
         history = (history + [text])[-HISTORY:]
         print(render_answer(answer), file=stdout)

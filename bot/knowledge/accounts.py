@@ -102,6 +102,14 @@ class AccountResolver:
             return Resolution(query, prefixed[0])
         if len(prefixed) > 1:
             return Resolution(query, None, tuple(prefixed), close=True)
+        # 'solana' -> 'Distribuciones Solana S.L.': every typed word is a word of the name
+        wanted = set(core.split())
+        if all(len(word) >= 4 for word in wanted):
+            by_words = [a for a in self.accounts if wanted <= set(a.core.split())]
+            if len(by_words) == 1:
+                return Resolution(query, by_words[0])
+            if len(by_words) > 1:
+                return Resolution(query, None, tuple(by_words), close=True)
         if " " not in core and len(core) >= 2:
             by_initials = [a for a in self.accounts if len(a.core.split()) > 1 and initials(a.name) == core]
             if len(by_initials) == 1:

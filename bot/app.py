@@ -1,0 +1,54 @@
+"""create_app(settings, ...) -> a Bolt App with every Slack surface registered. No work at import."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import App, BoltResponse
+from slack_sdk import WebClient
+
+from bot.listeners import actions, assistant, commands, events, home
+from bot.listeners.guard import Guard
+from bot.services.feedback import FeedbackStore
+from bot.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def build_client(settings: Settings) -> WebClient:
+    base_url = settings.slack_api_url if settings.slack_api_url.endswith("/") else settings.slack_api_url + "/"
+    return WebClient(token=settings.slack_bot_token, base_url=base_url, timeout=15)
+
+
+def create_app(settings: Settings, *, services: Any, client: WebClient | None = None,
+               feedback: FeedbackStore | None = None) -> App:
+    app = App(
+        client=client or build_client(settings),
+        signing_secret=settings.slack_signing_secret or "",
+        token_verification_enabled=False,  # no auth.test at start: the app boots without Slack reachable
+        process_before_response=False,  # ack first, then the listener keeps working
+        raise_error_for_unhandled_request=False,
+        logger=logging.getLogger("bot.slack"),
+    )
+    guard = Guard(settings)
+    feedback = feedback or FeedbackStore(services.store.client, settings.collection_prefix)
+
+    @app.middleware
+    def skip_retries(body: dict[str, Any], request: Any, next: Any) -> BoltResponse | None:  # noqa: A002
+        # Slack re-delivers an event it thinks we missed; the first delivery is already being
+        # answered, so a retry is acknowledged and dropped (never a second answer).
+        if request.headers.get("x-slack-retry-num") or (body.get("retry_attempt") or 0) > 0:
+            return BoltResponse(status=200, body="")
+        return next()
+
+    @app.error
+    def handle_error(error: Exception, body: dict[str, Any]) -> None:
+        logger.exception("unhandled error for %s", body.get("type") or body.get("command"), exc_info=error)
+
+    commands.register(app, services=services, guard=guard)
+    events.register(app, services=services, guard=guard)
+    assistant.register(app, services=services, guard=guard)
+    actions.register(app, services=services, guard=guard, feedback=feedback)
+    home.register(app)
+    return app

@@ -1,0 +1,239 @@
+"""Pure Block Kit builders: results in, lists of blocks out. No Slack calls here.
+
+Every piece of text that came from a person, the CRM or a document is escaped by `formatting`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bot.formatting import BLOCK_LIMIT, SECTION_LIMIT, escape, split_text, to_mrkdwn, truncate
+
+FEEDBACK_HELPFUL = "feedback_helpful"
+FEEDBACK_NOT_HELPFUL = "feedback_not_helpful"
+SHARE_IN_CHANNEL = "share_in_channel"
+PICK_ACCOUNT = "pick_account"
+BUTTON_VALUE_LIMIT = 2000
+
+Block = dict[str, Any]
+
+
+def section(text: str) -> list[Block]:
+    """One or more section blocks (3,000 characters each); `text` must already be mrkdwn-safe."""
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": piece}} for piece in split_text(text, SECTION_LIMIT)]
+
+
+def header(text: str) -> Block:
+    return {"type": "header", "text": {"type": "plain_text", "text": truncate(text, 150), "emoji": False}}
+
+
+def context(text: str) -> Block:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(text, 3000)}]}
+
+
+def divider() -> Block:
+    return {"type": "divider"}
+
+
+def button(text: str, action_id: str, value: str, style: str | None = None) -> Block:
+    element: Block = {"type": "button", "text": {"type": "plain_text", "text": truncate(text, 75)},
+                      "action_id": action_id, "value": value[:BUTTON_VALUE_LIMIT]}
+    if style:
+        element["style"] = style
+    return element
+
+
+def limit(blocks: list[Block], *, keep_last: int = 0) -> list[Block]:
+    """At most 50 blocks: the tail (actions) is kept, the middle is cut with a note."""
+    if len(blocks) <= BLOCK_LIMIT:
+        return blocks
+    tail = blocks[-keep_last:] if keep_last else []
+    head = blocks[: BLOCK_LIMIT - len(tail) - 1]
+    return head + [context("_…more in the full result: use the command line or narrow the request._")] + tail
+
+
+def sources_block(sources: list[dict[str, Any]]) -> list[Block]:
+    if not sources:
+        return []
+    lines = []
+    for number, source in enumerate(sources, start=1):
+        account = f" · {escape(source['account'])}" if source.get("account") else ""
+        lines.append(f"[{number}] {escape(source.get('title') or source.get('id'))}{account} — `{escape(source.get('path'))}`")
+    return [context("\n".join(lines))]
+
+
+def feedback_actions(kind: str, reference: str) -> Block:
+    value = json.dumps({"kind": kind, "ref": reference[:500]})
+    return {"type": "actions", "block_id": "feedback", "elements": [
+        button("Helpful", FEEDBACK_HELPFUL, value), button("Not helpful", FEEDBACK_NOT_HELPFUL, value)]}
+
+
+def share_actions(command: str, text: str, account_id: str | None = None) -> Block:
+    value = json.dumps({"command": command, "text": text, "account_id": account_id})
+    return {"type": "actions", "block_id": "share", "elements": [
+        button("Share in channel", SHARE_IN_CHANNEL, value, style="primary")]}
+
+
+# ---------------------------------------------------------------- results
+
+def build_answer_blocks(answer: Any, *, question: str = "", with_feedback: bool = True) -> list[Block]:
+    data = answer.as_dict()
+    blocks = section(to_mrkdwn(data["answer"]))
+    blocks += sources_block(data["sources"])
+    if with_feedback:
+        blocks.append(feedback_actions("answer", question or getattr(answer, "question", "")))
+    return limit(blocks, keep_last=1 if with_feedback else 0)
+
+
+def build_brief_blocks(brief: Any) -> list[Block]:
+    data = brief.as_dict()
+    account = data["account"]
+    blocks: list[Block] = [header(f"Account brief: {account.get('name')}")]
+    blocks += section(to_mrkdwn(data["summary"]))
+    opens = [o for o in data["opportunities"] if o["open"]]
+    if opens:
+        lines = [f"• *{escape(o['name'])}* — {escape(o.get('stage'))}, {_money(o.get('amount'))}, close "
+                 f"{escape(o.get('close_date') or '—')}\n   _Next step:_ {escape(o.get('next_step') or '—')}" for o in opens]
+        blocks += section("*Open opportunities*\n" + "\n".join(lines))
+    if data["activities"]:
+        lines = [f"• {escape(a['date'])} {escape(a.get('type') or '')}: {escape(a.get('subject') or '')}"
+                 + (f" ({escape(a['contact'])})" if a.get("contact") else "") for a in data["activities"][:6]]
+        blocks += section("*Recent activity*\n" + "\n".join(lines))
+    committee = [f"• {'🟢' if m['engaged'] else '⚪'} {escape(m['name'])} — {escape(m['title'])} "
+                 f"_({m['level']}, {m['function'].replace('_', ' ')})_" for m in data["buying_committee"]]
+    if committee:
+        blocks += section("*Buying committee* (🟢 engaged in the last 90 days)\n" + "\n".join(committee))
+    if data["coverage_gaps"]:
+        blocks += section("*Coverage gaps*\n" + "\n".join(f"• {escape(g)}" for g in data["coverage_gaps"]))
+    if data["flagged_leads"]:
+        lines = [f"• {escape(f['name'])} — {escape(f['title'])}: {escape(f['next_move'])}" for f in data["flagged_leads"]]
+        blocks += section("*Flagged leads* (activity, not buying power)\n" + "\n".join(lines))
+    blocks += section("*Next steps*\n" + "\n".join(f"• {escape(s)}" for s in data["next_steps"]))
+    blocks += sources_block(data["sources"])
+    return blocks
+
+
+def build_draft_blocks(draft: Any) -> list[Block]:
+    data = draft.as_dict()
+    to = data["to"]
+    checks = data["checks"]
+    who = escape(to.get("name") or f"(role) {to.get('title')}")
+    blocks: list[Block] = [header("Outreach draft — for you to edit and send")]
+    blocks += section(f"*To:* {who} — {escape(to.get('title'))}\n*Subject:* {escape(data['subject'])}")
+    blocks += section("```" + escape(data["body"]) + "```")
+    blocks += section(f"*Why:* {escape(data['rationale'])}")
+    marks = [
+        f"{'✅' if checks['under_word_limit'] else '❌'} {checks['word_count']} words",
+        f"{'✅' if checks['senior_target'] else '❌'} senior target",
+        f"{'✅' if checks['trigger_used'] else '❌'} trigger event",
+        f"{'✅' if checks['proof_point'] else '❌'} proof point",
+        f"{'✅' if checks['product_feature_count'] <= 2 else '❌'} {checks['product_feature_count']} product feature(s)",
+        f"{'✅' if not checks['pushy_phrases'] else '❌'} no pushy phrases",
+    ]
+    blocks.append(context("Checks: " + " · ".join(marks)))
+    blocks += sources_block(data["sources"])
+    return blocks
+
+
+def build_triage_blocks(result: Any, *, account: str = "") -> list[Block]:
+    data = result.as_dict()
+    summary = data["summary"]
+    title = f"Leads at {account}" if account else "Lead triage"
+    blocks: list[Block] = [header(title), context(
+        f"{summary['total']} people: *{summary['pursue']}* pursue · *{summary['nurture']}* nurture · "
+        f"*{summary['not_worth_chasing']}* not worth chasing ({summary['engaged_but_not_worth_chasing']} highly engaged)")]
+    labels = {"pursue": "🎯 Pursue", "nurture": "🌱 Nurture", "not_worth_chasing": "🚫 Not worth chasing"}
+    for lead in data["leads"]:
+        reasons = "\n".join(f"   – {escape(r)}" for r in lead["reasons"])
+        blocks += section(f"{labels[lead['verdict']]}: *{escape(lead['name'])}* — {escape(lead['title'] or 'no title')} "
+                          f"_({lead['level']}, {lead['function'].replace('_', ' ')})_\n{reasons}\n"
+                          f"   → {escape(lead['next_move'])}")
+    return limit(blocks)
+
+
+def build_campaign_blocks(campaign: Any) -> list[Block]:
+    data = campaign.as_dict()
+    where = f" in {data['industry']}" if data.get("industry") else ""
+    blocks: list[Block] = [header(f"Campaign: {data['persona']}{where}")]
+    icons = {"email": "✉️", "linkedin": "💼", "call": "📞"}
+    for number, touch in enumerate(data["touches"], start=1):
+        cited = ", ".join(escape(s.get("title")) for s in touch["sources"]) or "—"
+        blocks += section(f"*{number}. Day {touch['day']} · {icons.get(touch['channel'], '')} {touch['channel']}* — "
+                          f"{escape(touch['subject'])}\n```{escape(touch['body'])}```")
+        blocks.append(context(f"Source: {cited}"))
+    if data.get("note"):
+        blocks.append(context(escape(data["note"])))
+    return limit(blocks)
+
+
+def build_usage_blocks(message: str) -> list[Block]:
+    return section(f"How to use it: {message}")
+
+
+def build_candidates_blocks(command: str, text: str, resolution: Any) -> list[Block]:
+    """The account was not found or is ambiguous: offer the candidates as buttons."""
+    blocks = section(escape(resolution.describe_miss()))
+    if resolution.candidates:
+        elements = [button(a.name, f"{PICK_ACCOUNT}_{index}",
+                           json.dumps({"command": command, "text": text, "account_id": a.id}))
+                    for index, a in enumerate(resolution.candidates[:5])]
+        blocks.append({"type": "actions", "block_id": "candidates", "elements": elements})
+    return blocks
+
+
+def build_result_blocks(result: Any, *, ephemeral: bool = True) -> list[Block]:
+    """Any CommandResult as blocks; ephemeral results carry 'Share in channel'."""
+    kind = result.kind
+    if kind == "usage":
+        return build_usage_blocks(result.message)
+    if kind == "candidates":
+        return build_candidates_blocks(result.command, result.text, result.resolution)
+    builders = {
+        "answer": lambda p: build_answer_blocks(p, question=result.text, with_feedback=True),
+        "brief": build_brief_blocks,
+        "draft": build_draft_blocks,
+        "triage": lambda p: build_triage_blocks(p, account=result.text),
+        "campaign": build_campaign_blocks,
+    }
+    blocks = builders[kind](result.payload)
+    extra: list[Block] = []
+    if ephemeral and kind != "draft":  # drafts go only to the person who asked
+        extra.append(share_actions(result.command, result.text, result.account_id))
+    if kind != "answer":
+        extra.append(feedback_actions(kind, f"/{result.command} {result.text}"))
+    return limit(blocks + extra, keep_last=len(extra)) if extra else limit(blocks)
+
+
+def fallback_text(result: Any) -> str:
+    """The notification text of a message (plain, escaped)."""
+    kind = result.kind
+    if kind in ("usage", "candidates"):
+        return escape(result.message)
+    if kind == "answer":
+        return escape(truncate(result.payload.text, 300))
+    return escape(f"/{result.command} {result.text}".strip())
+
+
+def build_home_view() -> dict[str, Any]:
+    lines = [
+        "*Ask me in a DM, in the assistant pane, or @mention me in a channel* — I answer from our CRM and sales "
+        "content, with numbered sources, and say so when I don't know.",
+        "*Slash commands* (results are private to you until you share them):",
+        "• `/ask QUESTION` — a grounded answer with sources",
+        "• `/brief ACCOUNT` — deals, activity, buying committee, coverage gaps, next steps",
+        "• `/draft ACCOUNT [--contact NAME | --persona TITLE]` — business-impact outreach to a senior stakeholder",
+        "• `/leads ACCOUNT` — who to pursue, nurture or not chase, and the bottom-up move",
+        "• `/campaign PERSONA [--industry X] [--touches N]` — a top-down outbound sequence for marketing",
+        "_Buyers do most of their research alone: lead with their business, not our features. "
+        "A high score from a junior title is activity, not progress._",
+    ]
+    return {"type": "home", "blocks": [header("Revenue assistant")] + section("\n".join(lines))}
+
+
+def build_refusal_blocks(message: str) -> list[Block]:
+    return section(escape(message))
+
+
+def _money(value: object) -> str:
+    return f"{value:,.0f}" if isinstance(value, (int, float)) else escape(value or "—")

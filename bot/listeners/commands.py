@@ -1,0 +1,43 @@
+"""Slash commands /ask /brief /draft /campaign /leads: ack at once, work after, reply via response_url."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from bot.blocks import build_refusal_blocks, build_result_blocks, build_usage_blocks, fallback_text
+from bot.commands import COMMANDS, USAGE, CommandError, run_command
+from bot.formatting import escape
+from bot.listeners.guard import Guard
+
+logger = logging.getLogger(__name__)
+FAILED = "Sorry — something went wrong while working on that. The team has the details in the logs."
+
+
+def register(app: Any, *, services: Any, guard: Guard) -> None:
+    def handle_command(ack: Any, command: dict[str, Any], respond: Any, client: Any) -> None:
+        name = command["command"].lstrip("/")
+        text = (command.get("text") or "").strip()
+        if not text:
+            ack(blocks=build_usage_blocks(USAGE[name]), text=USAGE[name])
+            return
+        ack(text=f"Working on `/{name} {escape(text)}`…")
+        refusal = guard.refusal(client, user_id=command.get("user_id"), channel_id=command.get("channel_id"),
+                                ext_shared=command.get("is_ext_shared_channel"))
+        if refusal:
+            respond(text=refusal, blocks=build_refusal_blocks(refusal), response_type="ephemeral")
+            return
+        try:
+            result = run_command(services, name, text)
+        except CommandError as exc:
+            respond(text=escape(str(exc)), response_type="ephemeral")
+            return
+        except Exception:
+            logger.exception("/%s failed", name)
+            respond(text=FAILED, response_type="ephemeral")
+            return
+        respond(text=fallback_text(result), blocks=build_result_blocks(result), response_type="ephemeral",
+                replace_original=False)
+
+    for name in COMMANDS:
+        app.command(f"/{name}")(handle_command)

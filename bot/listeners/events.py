@@ -1,0 +1,43 @@
+"""@mentions (answered in a thread) and messages (DMs, and follow-ups in threads the bot is in)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from bot.listeners.conversation import bot_in_thread, reply
+from bot.listeners.guard import Guard
+
+logger = logging.getLogger(__name__)
+IGNORED_SUBTYPES = {"bot_message", "message_changed", "message_deleted", "channel_join", "channel_leave",
+                    "thread_broadcast", "message_replied", "assistant_app_thread"}
+
+
+def register(app: Any, *, services: Any, guard: Guard) -> None:
+    @app.event("app_mention")
+    def handle_app_mention(event: dict[str, Any], body: dict[str, Any], client: Any, say: Any, context: Any) -> None:
+        if event.get("bot_id"):
+            return
+        reply(services=services, guard=guard, client=client, event=event, say=say, context=context,
+              thread_ts=event.get("thread_ts") or event.get("ts"), ext_shared=body.get("is_ext_shared_channel"))
+
+    @app.event("message")
+    def handle_message(event: dict[str, Any], body: dict[str, Any], client: Any, say: Any, context: Any) -> None:
+        if event.get("subtype") in IGNORED_SUBTYPES or event.get("bot_id") or not event.get("user"):
+            return  # never answer ourselves or other bots
+        if event.get("user") == context.get("bot_user_id"):
+            return
+        text = event.get("text") or ""
+        bot_user = context.get("bot_user_id")
+        if event.get("channel_type") == "im":
+            reply(services=services, guard=guard, client=client, event=event, say=say, context=context,
+                  thread_ts=event.get("thread_ts"), ext_shared=False)
+            return
+        if bot_user and f"<@{bot_user}" in text:
+            return  # the app_mention listener answers this one
+        thread_ts = event.get("thread_ts")
+        if not thread_ts or thread_ts == event.get("ts"):
+            return  # plain channel chatter: only mentions and our threads
+        if bot_in_thread(client, event["channel"], thread_ts, bot_user, context.get("bot_id")):
+            reply(services=services, guard=guard, client=client, event=event, say=say, context=context,
+                  thread_ts=thread_ts, ext_shared=body.get("is_ext_shared_channel"))
