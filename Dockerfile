@@ -28,11 +28,11 @@ COPY knowledge ./knowledge
 RUN useradd --create-home --uid 10001 bot \
     && mkdir -p /data \
     && chown -R bot:bot /data
-USER bot
+USER 10001
 VOLUME ["/data"]
 EXPOSE 3000
 
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-    CMD python -c "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"PORT\", \"3000\")}/healthz', timeout=4)"
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '3000'), timeout=4)"]
 
 CMD ["python", "-m", "bot", "serve"]

