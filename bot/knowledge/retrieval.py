@@ -48,6 +48,7 @@ class Retriever:
         self.store = store
         self.embeddings = embeddings
         self._resolver: AccountResolver | None = None
+        self._content: tuple[int, Slice] | None = None
         self._lock = threading.Lock()
 
     # -- accounts
@@ -67,8 +68,9 @@ class Retriever:
         return self._resolver
 
     def refresh(self) -> None:
-        """Forget cached accounts (after an ingest)."""
+        """Forget cached accounts and content (after an ingest)."""
         self._resolver = None
+        self._content = None
 
     def resolve_account(self, name: str) -> Resolution:
         return self.resolver.resolve(name)
@@ -113,50 +115,133 @@ class Retriever:
         if account_id:
             clauses.append({"account_id": account_id})
         where = clauses[0] if len(clauses) == 1 else ({"$and": clauses} if clauses else None)
-        rows = self.store.query(vector, k=k, where=where, contains=contains)
+        rows = None
+        if account_id and not contains:
+            rows = self.store.nearest_in(vector, where=where, k=k)  # type: ignore[arg-type]
+        if rows is None:
+            rows = self.store.query(vector, k=k, where=where, contains=contains)
         return [Hit(i, text, meta, 1.0 - float(distance)) for i, text, meta, distance in rows]
 
     def retrieve(self, question: str, *, k: int = 5, account: Account | None = None) -> list[Hit]:
-        """What a question needs, from several angles fused by reciprocal rank.
+        """What a question needs, gathered from several angles and ranked by similarity plus nudges.
 
-        The plain semantic search is one list. When the question names an account, that account's
-        own records are another (so a deal's next step is not crowded out by look-alike records of
-        other accounts). When the question asks for a kind of thing ("next step", "case study",
-        "who did we meet"), a search restricted to that kind is a third.
+        The plain semantic search over everything is the base. When the question names an account,
+        all of that account's records are ranked too (so a deal's next step is not crowded out by
+        look-alike records of other accounts). When it asks for a kind of thing ("next step", "case
+        study", "who did we meet"), the best of that kind join. Names and codes in the question
+        ("Corvane", "S/4HANA", "IT") are matched literally within the account and the content.
+        The account's records and the content library are ranked exactly in memory: filtered HNSW
+        searches on a selective filter are slow at scale.
         """
         vector = self.embeddings.embed_query(question)
         mentioned = [account] if account else self.resolver.mentioned_in(question)
         account_id = mentioned[0].id if len(mentioned) == 1 else None
         depth = max(k, 8)
         wanted = intents(question)
-        pool = self.search_vector(vector, k=depth)
-        if account_id:
-            pool += self.search_vector(vector, k=depth, account_id=account_id)
-        for types, scoped in wanted:
-            pool += self.search_vector(vector, k=depth, types=types, account_id=account_id if scoped else None)
-        wanted_types = {t for types, _ in wanted for t in types}
-        # names and codes ("Corvane", "S/4HANA", "IT") are matched literally as well
         names = literal_terms(question, skip=mentioned)
+        content = self.content_slice()
+        own = self.account_slice(account_id) if account_id else None
+
+        # one wide unfiltered search: the CRM kinds asked for are common enough to be in it, and a
+        # filtered search costs Chroma a scan of the metadata (hundreds of ms at 100k chunks)
+        wide = self.search_vector(vector, k=depth * 4)
+        pool = wide[:depth]
+        if own is not None:
+            pool += own.ranked(vector, depth)
+        for types, scoped in wanted:
+            content_types = [t for t in types if t not in CRM_TYPES]
+            crm_types = [t for t in types if t in CRM_TYPES]
+            if content_types:
+                pool += content.ranked(vector, depth, types=content_types)
+            if crm_types and own is not None and scoped:
+                pool += own.ranked(vector, depth, types=crm_types)
+            elif crm_types:
+                pool += [hit for hit in wide if hit.metadata.get("type") in crm_types][:depth]
         for term in names:
-            pool += self.search_vector(vector, k=depth, contains=term, account_id=account_id)
+            pool += content.ranked(vector, depth, contains=term)
+            if own is not None:
+                pool += own.ranked(vector, depth, contains=term)
+        wanted_types = {t for types, _ in wanted for t in types}
+        patterns = [literal_pattern(term) for term in names]
 
         def boosted(hit: Hit) -> float:
             # small nudges, so the semantic order still decides between close passages
             bonus = ACCOUNT_BONUS if account_id and hit.metadata.get("account_id") == account_id else 0.0
             bonus += INTENT_BONUS if hit.metadata.get("type") in wanted_types else 0.0
-            bonus += LITERAL_BONUS if any(term in hit.text for term in names) else 0.0
+            bonus += LITERAL_BONUS if any(p.search(hit.text) for p in patterns) else 0.0
             return hit.score + bonus
 
         unique = {hit.id: hit for hit in pool}
         return sorted(unique.values(), key=boosted, reverse=True)[:k]
 
+    # -- in-memory slices
+
+    def content_slice(self) -> "Slice":
+        """The content library (small next to the CRM), cached until the store changes."""
+        stamp = self.store.count()
+        cached = self._content
+        if cached is None or cached[0] != stamp:
+            cached = (stamp, Slice.load(self.store, {"kind": "content"}))
+            self._content = cached
+        return cached[1]
+
+    def account_slice(self, account_id: str) -> "Slice | None":
+        return Slice.load(self.store, {"account_id": account_id}, limit=ACCOUNT_SLICE_LIMIT)
+
+
+CRM_TYPES = {"account", "contact", "opportunity", "activity", "lead"}
+ACCOUNT_SLICE_LIMIT = 5000
+
+
+class Slice:
+    """A few thousand chunks with their vectors, ranked exactly with numpy."""
+
+    def __init__(self, ids: list[str], texts: list[str], metas: list[dict[str, Any]], vectors: Any):
+        import numpy as np
+
+        self.ids, self.texts, self.metas = ids, texts, metas
+        matrix = np.asarray(vectors, dtype=np.float32).reshape(len(ids), -1) if ids else np.zeros((0, 1), np.float32)
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        self.matrix = matrix / np.where(norms == 0, 1.0, norms)
+
+    @classmethod
+    def load(cls, store: KnowledgeStore, where: dict[str, Any], limit: int | None = None) -> "Slice | None":
+        got = store.chunks.get(where=where, include=["documents", "metadatas", "embeddings"],
+                               limit=(limit + 1) if limit else None)
+        if limit and len(got["ids"]) > limit:
+            return None
+        vectors = got.get("embeddings")
+        return cls(list(got["ids"]), list(got["documents"] or []), list(got["metadatas"] or []),
+                   vectors if vectors is not None else [])
+
+    def ranked(self, vector: list[float], k: int, *, types: list[str] | None = None,
+               contains: str | None = None) -> list[Hit]:
+        import numpy as np
+
+        if not self.ids:
+            return []
+        query = np.asarray(vector, dtype=np.float32)
+        query = query / (np.linalg.norm(query) or 1.0)
+        scores = self.matrix @ query
+        literal = literal_pattern(contains) if contains else None
+        keep = [i for i in range(len(self.ids))
+                if (types is None or self.metas[i].get("type") in types)
+                and (literal is None or literal.search(self.texts[i]))]
+        keep.sort(key=lambda i: -scores[i])
+        return [Hit(self.ids[i], self.texts[i], self.metas[i], float(scores[i])) for i in keep[:k]]
+
 
 ACCOUNT_BONUS = 0.06
 INTENT_BONUS = 0.06
-LITERAL_BONUS = 0.06
+LITERAL_BONUS = 0.1  # a name or code typed by the person is a strong signal
 _COMMON = {"Who", "What", "Which", "When", "Where", "Why", "How", "Has", "Have", "Is", "Are", "Do", "Does", "Did",
            "Can", "Could", "Should", "Would", "Will", "The", "A", "An", "And", "Or", "Any", "Give", "Tell", "Show",
            "List", "Find", "We", "Our", "Us", "I", "My", "Please", "Draft", "Write", "It", "Its", "In", "On", "For"}
+
+
+def literal_pattern(term: str) -> re.Pattern[str]:
+    """The term as a whole word, case as typed: "IT" must not match "VISIT"."""
+    return re.compile(rf"(?<![\w/]){re.escape(term)}(?![\w/])")
 
 
 def literal_terms(question: str, *, skip: Sequence[Account] = (), limit: int = 3) -> list[str]:
@@ -185,7 +270,8 @@ _INTENTS: tuple[tuple[re.Pattern[str], list[str], bool], ...] = tuple(
         (r"persona|what (should|do) i (say|ask)|message|messaging|care about|keeps? .* up at night|pitch", ["persona"], False),
         (r"compet|versus|\bvs\b|against|battlecard|alternative|switch from", ["battlecard"], False),
         (r"playbook|how (do|should) (i|we)|approach|bottom.?up|top.?down|path to power|outreach|prospect", ["playbook"], False),
-        (r"price|pricing|cost|licen[cs]e|discount|package|tier|soc ?2|security|gdpr|implement|integrat|connector|trial",
+        (r"price|pricing|cost|licen[cs]e|discount|package|tier|soc ?2|security|gdpr|implement|integrat|connector|trial|"
+         r"data (is )?(stored|hosted|kept)|hosting|data residency|region|privacy|complian|certif|uptime|sla\b",
          ["faq", "product", "pricing"], False),
     )
 )
