@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import App, BoltResponse
@@ -14,6 +15,8 @@ from bot.services.feedback import FeedbackStore
 from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
+LISTENER_THREADS = 96
+WORK_THREADS = 4  # CPU-bound answers on 2 cores: more threads only fight over the GIL
 
 
 def build_client(settings: Settings) -> WebClient:
@@ -30,6 +33,9 @@ def create_app(settings: Settings, *, services: Any, client: WebClient | None = 
         process_before_response=False,  # ack first, then the listener keeps working
         raise_error_for_unhandled_request=False,
         logger=logging.getLogger("bot.slack"),
+        # Bolt's default pool has 5 threads: a burst of slash commands would wait for a free one
+        # before even being acknowledged. Acks must never queue behind work.
+        listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="listener"),
     )
     guard = Guard(settings)
     feedback = feedback or FeedbackStore(services.store.client, settings.collection_prefix)
@@ -46,7 +52,8 @@ def create_app(settings: Settings, *, services: Any, client: WebClient | None = 
     def handle_error(error: Exception, body: dict[str, Any]) -> None:
         logger.exception("unhandled error for %s", body.get("type") or body.get("command"), exc_info=error)
 
-    commands.register(app, services=services, guard=guard)
+    work = ThreadPoolExecutor(max_workers=WORK_THREADS, thread_name_prefix="work")
+    commands.register(app, services=services, guard=guard, work=work)
     events.register(app, services=services, guard=guard)
     assistant.register(app, services=services, guard=guard)
     actions.register(app, services=services, guard=guard, feedback=feedback)

@@ -36,7 +36,7 @@ def check_slack_settings(settings: Settings) -> None:
         raise SettingsError("SLACK_SIGNING_SECRET: required in HTTP mode (or set SLACK_APP_TOKEN for Socket Mode)")
 
 
-def serve(app: App, settings: Settings, *, threads: int = 16) -> None:
+def serve(app: App, settings: Settings, *, threads: int = 48) -> None:
     if settings.slack_app_token:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 

@@ -14,7 +14,7 @@ logger = logging.getLogger(__name__)
 FAILED = "Sorry — something went wrong while working on that. The team has the details in the logs."
 
 
-def register(app: Any, *, services: Any, guard: Guard) -> None:
+def register(app: Any, *, services: Any, guard: Guard, work: Any) -> None:
     def handle_command(ack: Any, command: dict[str, Any], respond: Any, client: Any) -> None:
         name = command["command"].lstrip("/")
         text = (command.get("text") or "").strip()
@@ -22,6 +22,10 @@ def register(app: Any, *, services: Any, guard: Guard) -> None:
             ack(blocks=build_usage_blocks(USAGE[name]), text=USAGE[name])
             return
         ack(text=f"Working on `/{name} {escape(text)}`…")
+        # the work runs on a small pool: a burst of commands must not slow the acks of the next ones
+        work.submit(run_and_respond, name, text, command, respond, client)
+
+    def run_and_respond(name: str, text: str, command: dict[str, Any], respond: Any, client: Any) -> None:
         refusal = guard.refusal(client, user_id=command.get("user_id"), channel_id=command.get("channel_id"),
                                 ext_shared=command.get("is_ext_shared_channel"))
         if refusal:
