@@ -104,12 +104,17 @@ def compose(question: str, hits: Sequence[Hit]) -> str:
     return "Here is what the knowledge base says:\n" + "\n".join(lines)
 
 
+def delimit(text: str) -> str:
+    """Retrieved text cannot close (or open) the <source> delimiter it is wrapped in."""
+    return text.replace("</source", "</ source").replace("<source", "< source")
+
+
 def format_sources(hits: Sequence[Hit]) -> str:
     """Retrieved text as clearly delimited data: the model is told never to obey it."""
     blocks = []
     for number, hit in enumerate(hits, start=1):
         meta = hit.metadata
-        body = hit.text.replace("</source>", "</ source>")
+        body = delimit(hit.text)
         blocks.append(f'<source n="{number}" title="{meta.get("title", "")}" type="{meta.get("type", "")}" '
                       f'account="{meta.get("account_name", "")}">\n{body}\n</source>')
     return "\n".join(blocks)
@@ -122,7 +127,8 @@ def _model_answer(model: Model, question: str, hits: Sequence[Hit], history: Seq
     """(text, grounded) from the model; ModelUnavailable when its reply cannot be trusted."""
     text = model.complete("answer", question=question, sources=format_sources(hits),
                           history="\n".join(f"- {turn}" for turn in history) or "(none)")
-    if text.lower().strip(" .!").startswith("i don't know") or text.lower().startswith("i do not know"):
+    plain = text.lower().replace("’", "'").replace("‘", "'").strip(" .!*_\"")
+    if plain.startswith("i don't know") or plain.startswith("i do not know"):
         return IDK, False
     cited = {int(n) for n in _CITATION.findall(text)}
     if not cited or not cited <= set(range(1, len(hits) + 1)):

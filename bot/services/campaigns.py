@@ -16,7 +16,7 @@ from typing import Any
 from bot.knowledge.retrieval import Hit, Retriever
 from bot.knowledge.titles import classify_title
 from bot.llm import FALLBACK_NOTE, Model, ModelUnavailable
-from bot.services.answering import terms
+from bot.services.answering import delimit, terms
 from bot.services.drafts import PUSHY_PHRASES, customer_name, find_proof, sentences_of
 from bot.services.triage import OUTCOMES
 
@@ -184,7 +184,8 @@ def _rewrite_with_model(campaign: Campaign, model: Model) -> None:
     """The model may rewrite each touch from the same material; any failure keeps the composed text."""
     rewritten = []
     for step, touch in enumerate(campaign.touches, start=1):
-        material = "\n".join(f'<source title="{h.metadata.get("title")}">\n{h.text}\n</source>' for h in touch.hits)
+        material = "\n".join(f'<source title="{delimit(str(h.metadata.get("title")))}">\n{delimit(h.text)}\n</source>'
+                             for h in touch.hits)
         material += f"\nDraft to improve:\n{touch.subject}\n{touch.body}"
         try:
             text = model.complete("campaign", persona=campaign.persona, industry=campaign.industry or "any",

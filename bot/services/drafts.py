@@ -69,6 +69,8 @@ def check_draft(body: str, *, senior_target: bool, trigger: Trigger | None, proo
     trigger_used = bool(trigger) and (trigger.phrase.lower() in folded or _shares_words(trigger.sentence, body))
     proof_used = bool(proof) and any(n.group(0).strip().lower() in folded for n in _NUMBER.finditer(proof or ""))
     checks = {
+        "trigger_available": trigger is not None,
+        "proof_available": proof is not None,
         "word_count": words,
         "under_word_limit": words <= MAX_WORDS,
         "senior_target": senior_target,
@@ -97,9 +99,11 @@ def failed_checks(checks: dict[str, Any]) -> list[str]:
         problems.append(f"names {checks['product_feature_count']} product features: {', '.join(checks['product_features'])}")
     if checks["pushy_phrases"]:
         problems.append(f"pushy phrases: {', '.join(checks['pushy_phrases'])}")
-    if not checks["trigger_used"]:
+    if not checks["senior_target"]:
+        problems.append("not addressed to a senior stakeholder (CxO, VP or budget owner)")
+    if checks.get("trigger_available", True) and not checks["trigger_used"]:
         problems.append("does not open with the trigger event")
-    if not checks["proof_point"]:
+    if checks.get("proof_available", True) and not checks["proof_point"]:
         problems.append("the proof point's number is missing")
     if not checks["low_pressure_close"]:
         problems.append("does not end with a low-pressure question")

@@ -21,7 +21,7 @@ _TRIGGERS: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
                      r"greenfield)\b", "the new site"),
         ("expansion", r"\b(expan\w+|entering|new market|new country|international roll-?out|launch\w*)\b", "the expansion"),
         ("cost_programme", r"\b(cost[- ](reduction|cutting|savings|out) (programme|program|plan|initiative)|"
-                           r"cost[- ](reduction|cutting)|efficiency programme|restructur\w+|savings target|budget cuts?)\b",
+                           r"cost[- ](reduction|cutting)|cost (programme|program)|savings (programme|program)|efficiency (programme|program)|restructur\w+|savings target|budget cuts?)\b",
          "the cost programme"),
         ("supply_shock", r"\b(stock-?outs?|shortages?|supplier (failure|insolvency|bankrupt\w*|disruption)|"
                          r"went bankrupt|insolven\w+|recall|disruption)\b", "the recent supply disruption"),
