@@ -172,9 +172,13 @@ def _best_senior(seniors: list[Member], function: str | None) -> Member | None:
 
 def sentences_of(hit: Hit) -> list[str]:
     """Plain sentences of a passage: markdown, bullets and the label line removed."""
-    body = re.sub(r"[*_#>`|]+", "", hit.text.split("\n", 1)[-1])  # emphasis, headings, tables
-    lines = (line.strip(" -•\t\"“”") for line in body.splitlines())
-    return [s.strip(" \"“”") for line in lines for s in re.split(r"(?<=[.!?])\s+", line) if s.strip()]
+    text = hit.text.split("\n", 1)[-1]
+    # table rows ("| Inventory | 41 days | 29 days |") are not sentences a reader can follow
+    rows = [line for line in text.splitlines() if line.count("|") < 2]
+    body = re.sub(r"[*_#>`]+", "", "\n".join(rows))
+    lines = (" ".join(line.strip(" -•\t\"“”").split()) for line in body.splitlines())
+    return [s.strip(" \"“”") for line in lines for s in re.split(r"(?<=[.!?])\s+", line)
+            if len(s.split()) >= 6]
 
 
 def find_proof(retriever: Retriever, *, industry: str, function: str,
