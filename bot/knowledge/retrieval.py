@@ -83,6 +83,13 @@ class Retriever:
         hits = [Hit(i, text, meta, 1.0) for i, text, meta in self.store.get(where)]
         return sorted(hits, key=lambda h: (str(h.metadata.get("type")), str(h.metadata.get("date")), h.id))
 
+    def account_records_by_type(self, account_id: str) -> dict[str, list[Hit]]:
+        """All of an account's records grouped by type: 'account', 'contact', 'opportunity', ..."""
+        grouped: dict[str, list[Hit]] = {}
+        for hit in self.account_records(account_id):
+            grouped.setdefault(str(hit.metadata.get("type")), []).append(hit)
+        return grouped
+
     # -- search
 
     def search(

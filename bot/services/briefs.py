@@ -180,10 +180,8 @@ def compose_summary(account: dict[str, Any], open_deals: list[dict[str, Any]], a
 def build_brief(retriever: Retriever, account: Account, *, today: date | None = None,
                 model: Model | None = None) -> Brief:
     today = today or date.today()
-    records = retriever.account_records(account.id)
-    by_type: dict[str, list[Hit]] = {}
-    for hit in records:
-        by_type.setdefault(str(hit.metadata.get("type")), []).append(hit)
+    by_type = retriever.account_records_by_type(account.id)
+    records = [hit for hits in by_type.values() for hit in hits]
     account_hits = by_type.get("account", [])
     account_record = account_hits[0].record if account_hits else {"name": account.name, "id": account.id}
     account_record = {k: v for k, v in account_record.items() if k != "record_type"}

@@ -250,10 +250,7 @@ def compose_draft(*, account: dict[str, Any], target: Target, trigger: Trigger |
 def draft_outreach(retriever: Retriever, account: Account, *, contact: str | None = None,
                    persona: str | None = None, model: Model | None = None, today: date | None = None) -> Draft:
     today = today or date.today()
-    records = retriever.account_records(account.id)
-    by_type: dict[str, list[Hit]] = {}
-    for hit in records:
-        by_type.setdefault(str(hit.metadata.get("type")), []).append(hit)
+    by_type = retriever.account_records_by_type(account.id)
     account_hits = by_type.get("account", [])
     account_record = account_hits[0].record if account_hits else {"name": account.name}
     activities = by_type.get("activity", [])
