@@ -36,9 +36,22 @@ def divider() -> Block:
     return {"type": "divider"}
 
 
+def button_value(payload: dict[str, Any]) -> str:
+    """JSON for a button's value, always valid and within Slack's 2,000 characters: long text
+    fields are shortened before encoding, never the encoded string cut in half."""
+    payload = dict(payload)
+    while True:
+        value = json.dumps(payload, ensure_ascii=False)
+        if len(value) <= BUTTON_VALUE_LIMIT:
+            return value
+        longest = max((k for k, v in payload.items() if isinstance(v, str)), key=lambda k: len(payload[k]))
+        excess = len(value) - BUTTON_VALUE_LIMIT
+        payload[longest] = payload[longest][: max(0, len(payload[longest]) - excess - 8)]
+
+
 def button(text: str, action_id: str, value: str, style: str | None = None) -> Block:
     element: Block = {"type": "button", "text": {"type": "plain_text", "text": truncate(text, 75)},
-                      "action_id": action_id, "value": value[:BUTTON_VALUE_LIMIT]}
+                      "action_id": action_id, "value": value}
     if style:
         element["style"] = style
     return element
@@ -64,13 +77,13 @@ def sources_block(sources: list[dict[str, Any]]) -> list[Block]:
 
 
 def feedback_actions(kind: str, reference: str) -> Block:
-    value = json.dumps({"kind": kind, "ref": reference[:500]})
+    value = button_value({"kind": kind, "ref": reference[:500]})
     return {"type": "actions", "block_id": "feedback", "elements": [
         button("Helpful", FEEDBACK_HELPFUL, value), button("Not helpful", FEEDBACK_NOT_HELPFUL, value)]}
 
 
 def share_actions(command: str, text: str, account_id: str | None = None) -> Block:
-    value = json.dumps({"command": command, "text": text, "account_id": account_id})
+    value = button_value({"command": command, "text": text, "account_id": account_id})
     return {"type": "actions", "block_id": "share", "elements": [
         button("Share in channel", SHARE_IN_CHANNEL, value, style="primary")]}
 
@@ -176,7 +189,7 @@ def build_candidates_blocks(command: str, text: str, resolution: Any) -> list[Bl
     blocks = section(escape(resolution.describe_miss()))
     if resolution.candidates:
         elements = [button(a.name, f"{PICK_ACCOUNT}_{index}",
-                           json.dumps({"command": command, "text": text, "account_id": a.id}))
+                           button_value({"command": command, "text": text, "account_id": a.id}))
                     for index, a in enumerate(resolution.candidates[:5])]
         blocks.append({"type": "actions", "block_id": "candidates", "elements": elements})
     return blocks
@@ -193,7 +206,7 @@ def build_result_blocks(result: Any, *, ephemeral: bool = True) -> list[Block]:
         "answer": lambda p: build_answer_blocks(p, question=result.text, with_feedback=True),
         "brief": build_brief_blocks,
         "draft": build_draft_blocks,
-        "triage": lambda p: build_triage_blocks(p, account=result.text),
+        "triage": lambda p: build_triage_blocks(p, account=result.account_name or result.text),
         "campaign": build_campaign_blocks,
     }
     blocks = builders[kind](result.payload)

@@ -43,6 +43,7 @@ class CommandResult:
     resolution: Resolution | None = None
     message: str = ""
     account_id: str | None = None  # the account it ran for, so "Share in channel" re-runs exactly that
+    account_name: str | None = None
 
     @property
     def candidates(self) -> list[Account]:
@@ -111,18 +112,19 @@ def run_command(services: Any, command: str, text: str, *, account_id: str | Non
     if resolution.account is None:
         return CommandResult(command, text, "candidates", resolution=resolution, message=resolution.describe_miss())
     account = resolution.account
+    ran_for = {"account_id": account.id, "account_name": account.name}
     if command == "brief":
         return CommandResult(command, text, "brief", build_brief(services.retriever, account, model=model),
-                             account_id=account.id)
+                             **ran_for)
     if command == "leads":
         return CommandResult(command, text, "triage", triage_account(services.retriever, account.id, account.name),
-                             account_id=account.id)
+                             **ran_for)
     try:
         draft = draft_outreach(services.retriever, account, contact=args.contact or None,
                                persona=args.persona or None, model=model)
     except LookupError as exc:
         raise CommandError(str(exc)) from None
-    return CommandResult(command, text, "draft", draft, account_id=account.id)
+    return CommandResult(command, text, "draft", draft, **ran_for)
 
 
 def replace_account(text: str, account_name: str) -> str:

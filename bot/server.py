@@ -46,4 +46,5 @@ def serve(app: App, settings: Settings, *, threads: int = 48) -> None:
     import waitress
 
     logger.info("Slack: HTTP mode on port %s (/slack/events, /healthz)", settings.port)
-    waitress.serve(wsgi_app(app), host="0.0.0.0", port=settings.port, threads=threads, ident="revenue-bot")
+    waitress.serve(wsgi_app(app), host="0.0.0.0", port=settings.port, threads=threads, ident="revenue-bot",
+                   asyncore_use_poll=True)  # poll(): no 1,024 file-descriptor ceiling

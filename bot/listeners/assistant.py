@@ -14,11 +14,12 @@ logger = logging.getLogger(__name__)
 
 GREETING = ("Hi! I know our accounts and our sales content. Ask me about a deal, an account's buying committee, "
             "or what proof we have for a persona — I cite my sources and say when I don't know.")
+# General on purpose: they must make sense in any workspace, whatever its accounts are called.
 SUGGESTED_PROMPTS = [
-    {"title": "Next step on a deal", "message": "What is the next step on the Acme deal?"},
-    {"title": "Proof for a CFO", "message": "What proof do we have for retail CFOs on working capital?"},
-    {"title": "Who to chase", "message": "Which leads at Brightwater Health are worth chasing?"},
-    {"title": "Competitive", "message": "How do we position against Corvane on implementation time?"},
+    {"title": "Proof for a CFO", "message": "What proof do we have for CFOs on working capital?"},
+    {"title": "First call with a COO", "message": "What should I ask a COO in a first call?"},
+    {"title": "Competition", "message": "How do we position against our main competitors?"},
+    {"title": "Junior leads", "message": "How do I use an engaged junior contact to reach the budget owner?"},
 ]
 
 
@@ -31,11 +32,12 @@ def register(app: Any, *, services: Any, guard: Guard) -> None:
         set_suggested_prompts(prompts=SUGGESTED_PROMPTS[:4])
 
     @assistant.user_message
-    def handle_user_message(payload: dict[str, Any], client: Any, say: Any, set_status: Any, context: Any) -> None:
+    def handle_user_message(payload: dict[str, Any], body: dict[str, Any], client: Any, say: Any, set_status: Any,
+                            context: Any) -> None:
         set_status("is thinking…")
         try:
             reply(services=services, guard=guard, client=client, event=payload, say=say, context=context,
-                  thread_ts=payload.get("thread_ts"), ext_shared=False)
+                  thread_ts=payload.get("thread_ts"), ext_shared=bool(body.get("is_ext_shared_channel")))
         finally:
             try:
                 set_status("")

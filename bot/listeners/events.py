@@ -31,7 +31,7 @@ def register(app: Any, *, services: Any, guard: Guard) -> None:
         bot_user = context.get("bot_user_id")
         if event.get("channel_type") == "im":
             reply(services=services, guard=guard, client=client, event=event, say=say, context=context,
-                  thread_ts=event.get("thread_ts"), ext_shared=False)
+                  thread_ts=event.get("thread_ts"), ext_shared=bool(body.get("is_ext_shared_channel")))
             return
         if bot_user and f"<@{bot_user}" in text:
             return  # the app_mention listener answers this one

@@ -17,6 +17,8 @@ SHARED = ("Sorry — I don't share account or CRM information in channels shared
           "Ask me in a direct message or an internal channel instead.")
 NOT_ALLOWED_USER = "Sorry — this assistant isn't enabled for your account. Ask your Slack admin for access."
 NOT_ALLOWED_CHANNEL = "Sorry — this assistant isn't enabled in this channel. Try a direct message."
+UNVERIFIED = ("Sorry — I can't confirm this conversation isn't shared with another organisation (I may not be "
+              "a member of it), so I won't show CRM data here. Invite me, or ask me in a direct message.")
 CACHE_SECONDS = 600
 
 
@@ -72,6 +74,6 @@ class Guard:
             if ext_shared or (channel_id and ext_shared is None and self.is_shared(client, channel_id)):
                 return SHARED
         except Exception:  # cannot tell: refuse rather than leak CRM data
-            logger.exception("could not check user %s / channel %s", user_id, channel_id)
-            return "Sorry — I couldn't check your access just now. Please try again in a moment."
+            logger.warning("could not check user %s / channel %s", user_id, channel_id, exc_info=True)
+            return UNVERIFIED
         return None
