@@ -16,7 +16,7 @@ from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
 LISTENER_THREADS = 96
-WORK_THREADS = 4  # CPU-bound answers on 2 cores: more threads only fight over the GIL
+WORK_THREADS = 2  # CPU-bound answers on 2 cores: more threads only fight over the GIL (and the acks)
 
 
 def build_client(settings: Settings) -> WebClient:

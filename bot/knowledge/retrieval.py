@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -48,7 +49,7 @@ class Retriever:
         self.store = store
         self.embeddings = embeddings
         self._resolver: AccountResolver | None = None
-        self._content: tuple[int, Slice] | None = None
+        self._content: tuple[float, Slice] | None = None
         self._lock = threading.Lock()
 
     # -- accounts
@@ -184,11 +185,16 @@ class Retriever:
     # -- in-memory slices
 
     def content_slice(self) -> "Slice":
-        """The content library (small next to the CRM), cached until the store changes."""
-        stamp = self.store.count()
+        """The content library (small next to the CRM), kept in memory for a minute at a time.
+
+        An ingest in this process refreshes it at once; one in another process (a replica, a cron
+        job) is seen within CONTENT_TTL seconds. Asking Chroma for a count each time would cost
+        more than the search itself at 100k chunks.
+        """
+        now = time.monotonic()
         cached = self._content
-        if cached is None or cached[0] != stamp:
-            cached = (stamp, Slice.load(self.store, {"kind": "content"}))
+        if cached is None or now - cached[0] > CONTENT_TTL:
+            cached = (now, Slice.load(self.store, {"kind": "content"}))
             self._content = cached
         return cached[1]
 
@@ -196,6 +202,7 @@ class Retriever:
         return Slice.load(self.store, {"account_id": account_id}, limit=ACCOUNT_SLICE_LIMIT)
 
 
+CONTENT_TTL = 60.0
 CRM_TYPES = {"account", "contact", "opportunity", "activity", "lead"}
 ACCOUNT_SLICE_LIMIT = 5000
 
