@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     openai_timeout: float = Field(default=20.0, gt=0, le=300)  # seconds per model call, then fall back
 
     knowledge_path: Path = Path("knowledge")
-    # NoDecode-free parsing: pydantic-settings would try JSON first for tuples.
+    # kept as plain strings: pydantic-settings would otherwise expect JSON for a list
     allowed_channels: str = ""
     allowed_users: str = ""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
@@ -97,6 +97,8 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: object) -> 
         error = exc.errors()[0]
         if error.get("loc"):
             name = str(error["loc"][0]).upper()
-            raise SettingsError(f"{name}: {error['msg']} (got {error.get('input')!r})") from None
+            secret = any(word in name for word in ("TOKEN", "SECRET", "KEY"))
+            shown = "" if secret else f" (got {error.get('input')!r})"
+            raise SettingsError(f"{name}: {error['msg']}{shown}") from None
         # model-level checks already name their variable
         raise SettingsError(str(error["msg"]).removeprefix("Value error, ")) from None

@@ -7,6 +7,7 @@ of the contract; a file's role comes from its name, else from its header.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import re
@@ -398,8 +399,6 @@ def read_crm_file(path: Path, source: str, *, role: str | None = None) -> CrmFil
 
 
 def _short_hash(text: str) -> str:
-    import hashlib
-
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 

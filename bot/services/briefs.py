@@ -132,7 +132,8 @@ def next_steps(committee: list[Member], triggers: list[Trigger], open_deals: lis
               [m for m in committee if m.info.senior]
     if targets:
         target = targets[0]
-        steps.append(f"Top-down: approach {target.label()} about {reason}, with the impact on "
+        verb = "build on the conversation with" if target.engaged else "approach"
+        steps.append(f"Top-down: {verb} {target.label()} about {reason}, with the impact on "
                      f"{OUTCOMES.get(target.info.function, OUTCOMES['other'])} and one proof point from a similar "
                      "customer — a question, not a demo request.")
     else:
@@ -142,7 +143,8 @@ def next_steps(committee: list[Member], triggers: list[Trigger], open_deals: lis
     if brokers:
         broker = brokers[0]
         senior = f" to {targets[0].label()}" if targets else " to the senior sponsor"
-        steps.append(f"Bottom-up: {broker.label()} has been active ({broker.touches} activities in "
+        plural = "activity" if broker.touches == 1 else "activities"
+        steps.append(f"Bottom-up: {broker.label()} has been active ({broker.touches} {plural} in "
                      f"{ENGAGED_DAYS} days): use that interest to learn the initiative and ask for an introduction{senior}.")
     for deal in open_deals[:3]:
         if deal.get("next_step"):
