@@ -201,12 +201,18 @@ def cmd_ask(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: Text
 
 
 def _print_answer(args: argparse.Namespace, stdout: TextIO, answer: Any) -> None:
-    if args.json:
-        _emit(stdout, answer.as_dict())
-        return
     from bot.console import render_answer
 
-    print(render_answer(answer), file=stdout)
+    _show(args, stdout, answer, render_answer)
+
+
+def _show(args: argparse.Namespace, stdout: TextIO, result: Any, render: Callable[[Any], str]) -> int:
+    """One JSON object with --json, else the console's rendering of the same result."""
+    if args.json:
+        _emit(stdout, result.as_dict())
+    else:
+        print(render(result), file=stdout)
+    return OK
 
 
 def cmd_brief(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: TextIO) -> int:
@@ -214,13 +220,9 @@ def cmd_brief(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: Te
 
     account = resolve_account_arg(services, args.account)
     brief = build_brief(services.retriever, account, model=services.model)
-    if args.json:
-        _emit(stdout, brief.as_dict())
-    else:
-        from bot.console import render_brief
+    from bot.console import render_brief
 
-        print(render_brief(brief), file=stdout)
-    return OK
+    return _show(args, stdout, brief, render_brief)
 
 
 def cmd_draft(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: TextIO) -> int:
@@ -232,13 +234,9 @@ def cmd_draft(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: Te
                                model=services.model)
     except LookupError as exc:
         raise UsageError(str(exc)) from None
-    if args.json:
-        _emit(stdout, draft.as_dict())
-    else:
-        from bot.console import render_draft
+    from bot.console import render_draft
 
-        print(render_draft(draft), file=stdout)
-    return OK
+    return _show(args, stdout, draft, render_draft)
 
 
 def cmd_campaign(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: TextIO) -> int:
@@ -270,13 +268,9 @@ def cmd_triage(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: T
     else:
         account = resolve_account_arg(services, args.account)
         result = triage_account(services.retriever, account.id, account.name)
-    if args.json:
-        _emit(stdout, result.as_dict())
-        return OK
     from bot.console import render_triage
 
-    print(render_triage(result), file=stdout)
-    return OK
+    return _show(args, stdout, result, render_triage)
 
 
 def cmd_serve(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: TextIO) -> int:
