@@ -79,6 +79,9 @@ def best_passage(hit: Hit, wanted: set[str], limit: int = 320) -> str:
     text = hit.text
     if hit.metadata.get("kind") == "content" and "\n" in text:
         text = text.split("\n", 1)[1]  # drop the "Title — Section" label line
+        # Markdown list bullets and emphasis read badly once lines are joined into a passage
+        text = re.sub(r"^\s*(?:[-*•]|\d+\.)\s+", "", text, flags=re.MULTILINE)
+        text = re.sub(r"\*\*|__|^#+\s*", "", text, flags=re.MULTILINE)
     text = " ".join(text.split())
     if len(text) <= limit:
         return text
