@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 from bot.formatting import BLOCK_LIMIT, SECTION_LIMIT, escape, split_text, to_mrkdwn, truncate
+from bot.knowledge.records import format_amount
 
 FEEDBACK_HELPFUL = "feedback_helpful"
 FEEDBACK_NOT_HELPFUL = "feedback_not_helpful"
@@ -30,10 +31,6 @@ def header(text: str) -> Block:
 
 def context(text: str) -> Block:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(text, 3000)}]}
-
-
-def divider() -> Block:
-    return {"type": "divider"}
 
 
 def button_value(payload: dict[str, Any]) -> str:
@@ -106,7 +103,7 @@ def build_brief_blocks(brief: Any) -> list[Block]:
     blocks += section(to_mrkdwn(data["summary"]))
     opens = [o for o in data["opportunities"] if o["open"]]
     if opens:
-        lines = [f"• *{escape(o['name'])}* — {escape(o.get('stage'))}, {_money(o.get('amount'))}, close "
+        lines = [f"• *{escape(o['name'])}* — {escape(o.get('stage'))}, {escape(format_amount(o.get('amount')))}, close "
                  f"{escape(o.get('close_date') or '—')}\n   _Next step:_ {escape(o.get('next_step') or '—')}" for o in opens]
         blocks += section("*Open opportunities*\n" + "\n".join(lines))
     if data["activities"]:
@@ -247,6 +244,3 @@ def build_home_view() -> dict[str, Any]:
 def build_refusal_blocks(message: str) -> list[Block]:
     return section(escape(message))
 
-
-def _money(value: object) -> str:
-    return f"{value:,.0f}" if isinstance(value, (int, float)) else escape(value or "—")

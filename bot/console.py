@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TextIO
 
+from bot.knowledge.records import format_amount
 from bot.services.answering import Answer, answer_question
 
 GREETING = (
@@ -53,7 +54,7 @@ def render_brief(brief: Any) -> str:
         if deal["name"] == "none":
             lines.append("  none")
             continue
-        lines.append(f"  - {deal['name']}: {deal.get('stage')}, {deal.get('amount') or '—'}, close "
+        lines.append(f"  - {deal['name']}: {deal.get('stage')}, {format_amount(deal.get('amount'))}, close "
                      f"{deal.get('close_date') or '—'}; next step: {deal.get('next_step') or '—'}")
     lines += ["", "Recent activity:"]
     lines += [f"  - {a['date']} {a.get('type') or ''}: {a.get('subject') or ''}"

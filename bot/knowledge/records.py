@@ -80,10 +80,11 @@ class Directory:
         return hashlib.sha256("\n".join(sorted(shown)).encode()).hexdigest()[:16]
 
 
-def _money(value: object) -> str:
+def format_amount(value: object, missing: str = "—") -> str:
+    """12500000 -> '12,500,000'; text stays as given; nothing -> the dash."""
     if isinstance(value, (int, float)):
         return f"{value:,.0f}"
-    return str(value)
+    return str(value) if value not in (None, "") else missing
 
 
 def _seniority(title: object) -> str:
@@ -111,9 +112,9 @@ def describe(record: dict[str, object], account_name: str | None, directory: Dir
         if place:
             parts.append(f"Location: {place}.")
         if get("employees"):
-            parts.append(f"Employees: {_money(get('employees'))}.")
+            parts.append(f"Employees: {format_amount(get('employees'))}.")
         if get("revenue"):
-            parts.append(f"Annual revenue: {_money(get('revenue'))}.")
+            parts.append(f"Annual revenue: {format_amount(get('revenue'))}.")
         if get("website"):
             parts.append(f"Website: {get('website')}.")
         return str(get("name")), " ".join(parts)
@@ -128,7 +129,7 @@ def describe(record: dict[str, object], account_name: str | None, directory: Dir
         for label, key in (("Stage", "stage"), ("Amount", "amount"), ("Close date", "close_date"),
                            ("Probability", "probability"), ("Next step", "next_step"), ("Owner", "owner")):
             if get(key) not in (None, ""):
-                value = _money(get(key)) if key == "amount" else get(key)
+                value = format_amount(get(key)) if key == "amount" else get(key)
                 parts.append(f"{label}: {value}.")
         return f"{get('name')}{at}", " ".join(parts)
     if kind == "activity":

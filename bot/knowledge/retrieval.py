@@ -113,8 +113,19 @@ class Retriever:
         kind: str | None = None,
         types: list[str] | None = None,
         account_id: str | None = None,
-        contains: str | None = None,
     ) -> list[Hit]:
+        """Nearest chunks under metadata filters.
+
+        Chroma's HNSW search with a selective filter (one account, the content library inside a
+        CRM-heavy store) costs a scan of the metadata; those few chunks are ranked exactly in
+        memory instead. Everything else goes to the index.
+        """
+        if account_id:
+            own = self.account_slice(account_id)
+            if own is not None:
+                return own.ranked(vector, k, kind=kind, types=types)
+        elif kind == "content" or (types and not set(types) & CRM_TYPES):
+            return self.content_slice().ranked(vector, k, types=types)
         clauses: list[dict[str, Any]] = []
         if kind:
             clauses.append({"kind": kind})
@@ -123,11 +134,7 @@ class Retriever:
         if account_id:
             clauses.append({"account_id": account_id})
         where = clauses[0] if len(clauses) == 1 else ({"$and": clauses} if clauses else None)
-        rows = None
-        if account_id and not contains:
-            rows = self.store.nearest_in(vector, where=where, k=k)  # type: ignore[arg-type]
-        if rows is None:
-            rows = self.store.query(vector, k=k, where=where, contains=contains)
+        rows = self.store.query(vector, k=k, where=where)
         return [Hit(i, text, meta, 1.0 - float(distance)) for i, text, meta, distance in rows]
 
     def retrieve(self, question: str, *, k: int = 5, account: Account | None = None) -> list[Hit]:
@@ -228,7 +235,7 @@ class Slice:
         return cls(list(got["ids"]), list(got["documents"] or []), list(got["metadatas"] or []),
                    vectors if vectors is not None else [])
 
-    def ranked(self, vector: list[float], k: int, *, types: list[str] | None = None,
+    def ranked(self, vector: list[float], k: int, *, kind: str | None = None, types: list[str] | None = None,
                contains: str | None = None) -> list[Hit]:
         import numpy as np
 
@@ -239,7 +246,8 @@ class Slice:
         scores = self.matrix @ query
         literal = literal_pattern(contains) if contains else None
         keep = [i for i in range(len(self.ids))
-                if (types is None or self.metas[i].get("type") in types)
+                if (kind is None or self.metas[i].get("kind") == kind)
+                and (types is None or self.metas[i].get("type") in types)
                 and (literal is None or literal.search(self.texts[i]))]
         keep.sort(key=lambda i: -scores[i])
         return [Hit(self.ids[i], self.texts[i], self.metas[i], float(scores[i])) for i in keep[:k]]

@@ -161,36 +161,13 @@ class KnowledgeStore:
         except Exception:
             return 0
 
-    def query(self, vector: Sequence[float], *, k: int, where: dict[str, Any] | None = None,
-              contains: str | None = None) -> list[tuple[str, str, dict[str, Any], float]]:
+    def query(self, vector: Sequence[float], *, k: int,
+              where: dict[str, Any] | None = None) -> list[tuple[str, str, dict[str, Any], float]]:
         result = self.chunks.query(
             query_embeddings=[list(vector)], n_results=k, where=where or None,
-            where_document={"$contains": contains} if contains else None,
             include=["documents", "metadatas", "distances"],
         )
         return list(zip(result["ids"][0], result["documents"][0], result["metadatas"][0], result["distances"][0]))
-
-    def nearest_in(self, vector: Sequence[float], *, where: dict[str, Any], k: int,
-                   limit: int = 5000) -> list[tuple[str, str, dict[str, Any], float]] | None:
-        """Exact nearest neighbours among the few chunks a selective filter (one account) leaves.
-
-        HNSW search with a very selective filter degrades badly (about 120 ms at 100k chunks);
-        fetching the account's chunks and ranking them directly takes a fraction of that.
-        None when the filter matches too many chunks for this to pay off.
-        """
-        import numpy as np
-
-        got = self.chunks.get(where=where, include=["documents", "metadatas", "embeddings"], limit=limit + 1)
-        if len(got["ids"]) > limit:
-            return None
-        if not got["ids"]:
-            return []
-        matrix = np.asarray(got["embeddings"], dtype=np.float32)
-        query = np.asarray(vector, dtype=np.float32)
-        norms = np.linalg.norm(matrix, axis=1) * (np.linalg.norm(query) or 1.0)
-        distances = 1.0 - (matrix @ query) / np.where(norms == 0, 1.0, norms)
-        order = np.argsort(distances)[:k]
-        return [(got["ids"][i], got["documents"][i], got["metadatas"][i], float(distances[i])) for i in order]
 
     def get(self, where: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
         result = self.chunks.get(where=where, include=["documents", "metadatas"])

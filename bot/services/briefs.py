@@ -12,6 +12,7 @@ from typing import Any
 
 from bot.knowledge.accounts import Account
 from bot.knowledge.crm import age_in_days
+from bot.knowledge.records import format_amount
 from bot.knowledge.retrieval import Hit, Retriever
 from bot.knowledge.titles import TitleInfo, classify_title
 from bot.llm import FALLBACK_NOTE, Model, ModelUnavailable
@@ -79,10 +80,6 @@ class Brief:
             "next_steps": self.next_steps,
             "sources": self.sources,
         }
-
-
-def _money(value: object) -> str:
-    return f"{value:,.0f}" if isinstance(value, (int, float)) else str(value or "—")
 
 
 def build_committee(contacts: list[Hit], activities: list[Hit], today: date) -> list[Member]:
@@ -158,13 +155,13 @@ def compose_summary(account: dict[str, Any], open_deals: list[dict[str, Any]], a
     facts = [f"{account.get('name')}"]
     profile = ", ".join(str(account[k]) for k in ("industry", "country") if account.get(k))
     if account.get("employees"):
-        profile += f", {_money(account['employees'])} employees"
+        profile += f", {format_amount(account['employees'])} employees"
     sentences = [f"{account.get('name')} ({profile})." if profile else f"{facts[0]}."]
     if open_deals:
         total = sum(d.get("amount") or 0 for d in open_deals if isinstance(d.get("amount"), (int, float)))
         lead = open_deals[0]
         sentences.append(f"{len(open_deals)} open opportunit{'y' if len(open_deals) == 1 else 'ies'} worth "
-                         f"{_money(total)}; the nearest is '{lead['name']}' at {lead.get('stage')}, closing "
+                         f"{format_amount(total)}; the nearest is '{lead['name']}' at {lead.get('stage')}, closing "
                          f"{lead.get('close_date') or 'on an unknown date'}.")
     else:
         sentences.append("No open opportunity.")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from bot.knowledge.retrieval import Hit, Retriever
 from bot.knowledge.titles import classify_title
 from bot.llm import FALLBACK_NOTE, Model, ModelUnavailable
 from bot.services.answering import delimit, terms
-from bot.services.drafts import PUSHY_PHRASES, customer_name, find_proof, sentences_of
+from bot.services.drafts import PUSHY_PHRASES, customer_name, find_proof, parse_email, sentences_of
 from bot.services.triage import OUTCOMES
 
 CHANNELS = ("email", "linkedin", "call")
@@ -188,17 +187,16 @@ def _rewrite_with_model(campaign: Campaign, model: Model) -> None:
                              for h in touch.hits)
         material += f"\nDraft to improve:\n{touch.subject}\n{touch.body}"
         try:
-            text = model.complete("campaign", persona=campaign.persona, industry=campaign.industry or "any",
-                                  theme=campaign.theme, channel=touch.channel, day=str(touch.day), step=str(step),
-                                  material=material)
+            subject, body = parse_email(model.complete(
+                "campaign", persona=campaign.persona, industry=campaign.industry or "any", theme=campaign.theme,
+                channel=touch.channel, day=str(touch.day), step=str(step), material=material))
         except ModelUnavailable as exc:
             campaign.note = FALLBACK_NOTE.format(reason=exc)
             return
-        match = re.search(r"SUBJECT:\s*(.+?)\s*\n+\s*BODY:\s*\n?(.*)", text, re.DOTALL | re.IGNORECASE)
-        if not match or any(p in match.group(2).lower() for p in PUSHY_PHRASES):
+        if any(p in body.lower() for p in PUSHY_PHRASES):
             campaign.note = "The model's sequence did not pass the checks; the composed sequence is shown."
             return
-        rewritten.append((match.group(1).strip(), match.group(2).strip()))
+        rewritten.append((subject, body))
     for touch, (subject, body) in zip(campaign.touches, rewritten):
         touch.subject, touch.body = subject, body
     campaign.engine = "model"

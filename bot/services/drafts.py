@@ -290,7 +290,7 @@ def _rationale(target: Target, trigger: Trigger | None, proof_hit: Hit | None) -
     return " ".join(parts)
 
 
-def _parse_model_email(text: str) -> tuple[str, str]:
+def parse_email(text: str) -> tuple[str, str]:
     match = re.search(r"SUBJECT:\s*(.+?)\s*\n+\s*BODY:\s*\n?(.*)", text, re.DOTALL | re.IGNORECASE)
     if not match:
         raise ModelUnavailable("reply not in the SUBJECT/BODY format")
@@ -311,7 +311,7 @@ def _draft_with_model(draft: Draft, model: Model, account: dict[str, Any], targe
     feedback = ""
     for attempt in (1, 2):
         try:
-            subject, body = _parse_model_email(model.complete("draft", feedback=feedback or "none", **values))
+            subject, body = parse_email(model.complete("draft", feedback=feedback or "none", **values))
         except ModelUnavailable as exc:
             draft.note = FALLBACK_NOTE.format(reason=exc)
             return

@@ -56,8 +56,7 @@ class Lead:
     source: str = ""
     account_id: str | None = None
     account_name: str | None = None
-    ref: str = ""
-    kind: str = "lead"  # lead (marketing automation) or contact (CRM)
+    ref: str = ""  # "lead:<id>" from marketing automation, "contact:<id>" from the CRM
 
     @classmethod
     def from_record(cls, record: dict[str, Any], *, account_id: str | None = None,
@@ -71,7 +70,6 @@ class Lead:
             form_submissions=record.get("form_submissions"), last_activity=record.get("last_activity"),
             source=str(record.get("source") or ""), account_id=account_id, account_name=account_name,
             ref=f"{record.get('record_type', 'lead')}:{record.get('id', '')}",
-            kind=str(record.get("record_type") or "lead"),
         )
 
 
@@ -283,7 +281,7 @@ def account_leads(retriever: Any, account_id: str, account_name: str, today: dat
                 name=str(record.get("name")), title=str(record.get("title") or ""), company=account_name,
                 email=str(record.get("email") or ""), page_views=views, form_submissions=forms,
                 last_activity=last, account_id=account_id, account_name=account_name,
-                ref=f"contact:{record.get('id')}", kind="contact",
+                ref=f"contact:{record.get('id')}",
             ))
     return _dedupe(leads)
 
