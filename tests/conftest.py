@@ -124,3 +124,21 @@ def small_crm(knowledge: Knowledge) -> Knowledge:
     knowledge.crm("accounts.csv", ACCOUNTS_CSV)
     knowledge.crm("contacts.csv", CONTACTS_CSV)
     return knowledge
+
+
+@pytest.fixture(scope="session")
+def sample(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - fake_openai.SampleKnowledge
+    """The repository's sample knowledge ingested once per session (read-only for the tests)."""
+    from fake_openai import SampleKnowledge
+
+    knowledge = SampleKnowledge(tmp_path_factory.mktemp("sample"))
+    assert not knowledge.report.errors
+    return knowledge
+
+
+@pytest.fixture
+def as_of_the_sample_date(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Engagement and trigger ages judged as of the sample CRM's date, whenever the tests run."""
+    from fake_openai import freeze_today
+
+    freeze_today(monkeypatch)

@@ -18,9 +18,10 @@ from fake_openai import (  # noqa: F401 - fake_openai is a fixture
     SampleKnowledge,
     fake_model,
     fake_openai,
-    freeze_today,
     run_cli,
 )
+
+pytestmark = pytest.mark.usefixtures("as_of_the_sample_date")
 
 CONTRACT_KEYS = {"account", "summary", "opportunities", "activities", "buying_committee", "coverage_gaps",
                  "flagged_leads", "next_steps", "sources"}
@@ -30,16 +31,8 @@ BRIGHTWATER_SENIORS = {"Catherine Moore", "Alan Pierce", "Marcus Bell"}
 BRIGHTWATER_ACTIVE_JUNIORS = {"Jordan Miles", "Emily Tran", "Ashley Rivera", "Nathan Cho"}
 
 
-@pytest.fixture(autouse=True)
-def as_of_the_sample_date(monkeypatch) -> None:
-    freeze_today(monkeypatch)
 
 
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory) -> SampleKnowledge:
-    knowledge = SampleKnowledge(tmp_path_factory.mktemp("sample"))
-    assert not knowledge.report.errors
-    return knowledge
 
 
 def crm_rows(name: str) -> list[dict[str, str]]:

@@ -20,11 +20,6 @@ CHANNELS = {"email", "linkedin", "call"}
 PUSHY = set(PUSHY_PHRASES) | {"book a demo", "quick call", "act now", "limited time", "free trial"}
 
 
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory) -> SampleKnowledge:
-    knowledge = SampleKnowledge(tmp_path_factory.mktemp("sample"))
-    assert not knowledge.report.errors
-    return knowledge
 
 
 def words(text: str) -> int:

@@ -18,9 +18,10 @@ from fake_openai import (  # noqa: F401 - fake_openai is a fixture
     SampleKnowledge,
     fake_model,
     fake_openai,
-    freeze_today,
     run_cli,
 )
+
+pytestmark = pytest.mark.usefixtures("as_of_the_sample_date")
 
 CONTRACT_KEYS = {"to", "subject", "body", "rationale", "checks", "sources"}
 ACME_SENIORS = {"Diane Whitaker", "Robert Okafor", "Sandeep Rao"}  # CFO, VP Operations, CIO in contacts.csv
@@ -126,16 +127,8 @@ def test_a_draft_to_a_non_senior_target_says_why_it_failed() -> None:
 
 # ================================================================ draft_outreach over the sample knowledge
 
-@pytest.fixture(autouse=True)
-def as_of_the_sample_date(monkeypatch) -> None:
-    freeze_today(monkeypatch)
 
 
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory) -> SampleKnowledge:
-    knowledge = SampleKnowledge(tmp_path_factory.mktemp("sample"))
-    assert not knowledge.report.errors
-    return knowledge
 
 
 @pytest.fixture(scope="module")
