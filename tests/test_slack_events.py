@@ -65,7 +65,7 @@ def test_follow_up_in_the_bots_thread_needs_no_mention(harness) -> None:
     assert reply.body["thread_ts"] == parent
     assert visible_text(reply.body).strip()
     lookups = harness.mock.find("conversations.replies")
-    assert lookups and lookups[0].body["ts"] == parent
+    assert [call.body["ts"] for call in lookups] == [parent]  # one read of the thread per follow-up
 
 
 def test_follow_up_in_a_private_channel_thread(harness) -> None:

@@ -21,19 +21,21 @@ def clean(text: str | None) -> str:
     return " ".join(_MENTION.sub(" ", text or "").split())
 
 
-def thread_history(client: Any, channel: str, thread_ts: str, *, before_ts: str, bot_user_id: str | None) -> list[str]:
+def thread_messages(client: Any, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+    return client.conversations_replies(channel=channel, ts=thread_ts, limit=50).get("messages") or []
+
+
+def history_of(messages: list[dict[str, Any]], *, before_ts: str, bot_user_id: str | None) -> list[str]:
     """Earlier questions in the thread (the people's turns), oldest first, for follow-ups."""
-    replies = client.conversations_replies(channel=channel, ts=thread_ts, limit=50).get("messages") or []
-    turns = [clean(m.get("text")) for m in replies
+    turns = [clean(m.get("text")) for m in messages
              if m.get("ts") != before_ts and not m.get("bot_id") and m.get("user") != bot_user_id]
     return [t for t in turns if t][-HISTORY_TURNS:]
 
 
-def bot_in_thread(client: Any, channel: str, thread_ts: str, bot_user_id: str | None, bot_id: str | None) -> bool:
-    """Whether the bot already answered in this thread: stateless, so any replica can tell."""
-    replies = client.conversations_replies(channel=channel, ts=thread_ts, limit=50).get("messages") or []
+def bot_in_thread(messages: list[dict[str, Any]], bot_user_id: str | None, bot_id: str | None) -> bool:
+    """Whether the bot already answered in this thread: read from Slack, so any replica can tell."""
     return any((bot_user_id and m.get("user") == bot_user_id) or (bot_id and m.get("bot_id") == bot_id)
-               for m in replies)
+               for m in messages)
 
 
 def reply(*, services: Any, guard: Any, client: Any, event: dict[str, Any], say: Any, context: Any,
@@ -51,8 +53,8 @@ def reply(*, services: Any, guard: Any, client: Any, event: dict[str, Any], say:
         return
     try:
         if history is None and thread_ts and thread_ts != event.get("ts"):
-            history = thread_history(client, channel, thread_ts, before_ts=event.get("ts", ""),
-                                     bot_user_id=context.get("bot_user_id"))
+            history = history_of(thread_messages(client, channel, thread_ts), before_ts=event.get("ts", ""),
+                                 bot_user_id=context.get("bot_user_id"))
         answer = answer_question(question, retriever=services.retriever, history=history or [],
                                  model=services.model)
     except Exception:

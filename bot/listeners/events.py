@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from bot.listeners.conversation import bot_in_thread, reply
+from bot.listeners.conversation import bot_in_thread, history_of, reply, thread_messages
 from bot.listeners.guard import Guard
 
 logger = logging.getLogger(__name__)
@@ -38,6 +38,8 @@ def register(app: Any, *, services: Any, guard: Guard) -> None:
         thread_ts = event.get("thread_ts")
         if not thread_ts or thread_ts == event.get("ts"):
             return  # plain channel chatter: only mentions and our threads
-        if bot_in_thread(client, event["channel"], thread_ts, bot_user, context.get("bot_id")):
+        messages = thread_messages(client, event["channel"], thread_ts)  # one read serves both questions
+        if bot_in_thread(messages, bot_user, context.get("bot_id")):
+            history = history_of(messages, before_ts=event.get("ts", ""), bot_user_id=bot_user)
             reply(services=services, guard=guard, client=client, event=event, say=say, context=context,
-                  thread_ts=thread_ts, ext_shared=body.get("is_ext_shared_channel"))
+                  thread_ts=thread_ts, history=history, ext_shared=body.get("is_ext_shared_channel"))
