@@ -61,7 +61,7 @@ class Model:
 def build_model(settings: Settings, prompts: dict[str, Prompt] | None = None) -> Model | None:
     """None when no OPENAI_API_KEY is set: the grounded composer does all the work."""
     prompts = prompts if prompts is not None else load_prompts()
-    if not settings.openai_api_key:
+    if not settings.llm_enabled:
         return None
     from langchain_openai import ChatOpenAI
 

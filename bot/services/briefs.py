@@ -207,7 +207,7 @@ def build_brief(retriever: Retriever, account: Account, *, today: date | None = 
     committee = build_committee(by_type.get("contact", []), activity_hits, today)
     triggers = find_triggers(activity_hits, today=today)
     gaps = coverage_gaps(committee)
-    triage = triage_account(retriever, account.id, account.name, today)
+    triage = triage_account(retriever, account.id, account.name, today, records=records)
     flagged = [
         {"name": v.lead.name, "title": v.lead.title, "level": v.title.level, "engagement": v.engagement,
          "reasons": v.reasons, "next_move": v.next_move}

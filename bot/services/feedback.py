@@ -30,7 +30,3 @@ class FeedbackStore:
     def all(self) -> list[dict[str, Any]]:
         got = self.collection.get(include=["metadatas", "documents"])
         return [{**meta, "reference": doc} for meta, doc in zip(got["metadatas"] or [], got["documents"] or [])]
-
-    def summary(self) -> dict[str, int]:
-        votes = self.all()
-        return {"helpful": sum(1 for v in votes if v["helpful"]), "not_helpful": sum(1 for v in votes if not v["helpful"])}

@@ -229,8 +229,14 @@ def triage_leads(leads: Iterable[Lead], *, seniors_for: SeniorLookup | None = No
 
 def senior_contacts(retriever: Any, account_id: str) -> list[SeniorContact]:
     """The account's senior people on file (executive, VP, director with budget)."""
+    return seniors_among(retriever.account_records(account_id, "contact"))
+
+
+def seniors_among(records: list[Any]) -> list[SeniorContact]:
     found = []
-    for hit in retriever.account_records(account_id, "contact"):
+    for hit in records:
+        if hit.metadata.get("type") != "contact":
+            continue
         record = hit.record
         info = classify_title(str(record.get("title") or ""))
         if info.level in ("executive", "vp") or (info.level == "director" and info.budget_authority):
@@ -254,10 +260,9 @@ def triage_file(path: Path, *, retriever: Any | None = None, today: date | None 
     return result
 
 
-def account_leads(retriever: Any, account_id: str, account_name: str, today: date | None = None) -> list[Lead]:
+def account_leads(records: list[Any], account_id: str, account_name: str, today: date | None = None) -> list[Lead]:
     """An account's CRM contacts (engagement from their activities) and its marketing leads."""
     today = today or date.today()
-    records = retriever.account_records(account_id)
     activity: dict[str, list[dict[str, Any]]] = {}
     for hit in records:
         if hit.metadata.get("type") == "activity":
@@ -297,8 +302,11 @@ def _dedupe(leads: list[Lead]) -> list[Lead]:
     return list(seen.values())
 
 
-def triage_account(retriever: Any, account_id: str, account_name: str, today: date | None = None) -> TriageResult:
-    leads = account_leads(retriever, account_id, account_name, today)
-    seniors = senior_contacts(retriever, account_id)
+def triage_account(retriever: Any, account_id: str, account_name: str, today: date | None = None, *,
+                   records: list[Any] | None = None) -> TriageResult:
+    """`records`: the account's records when the caller (the brief) already has them."""
+    records = records if records is not None else retriever.account_records(account_id)
+    leads = account_leads(records, account_id, account_name, today)
+    seniors = seniors_among(records)
     return triage_leads(leads, seniors_for=lambda _: seniors, today=today)
 
