@@ -153,7 +153,7 @@ def run_ingest(services: Any, paths: Sequence[Path], *, rebuild: bool = False, s
         services.store.reset()
     progress = _progress_bar if show_progress and sys.stderr.isatty() else None
     report = ingest(services.store, services.embeddings, list(paths) or [settings.knowledge_path],
-                    root=settings.knowledge_path, progress=progress)
+                    root=settings.knowledge_path, progress=progress, profile=services.profile)
     services.retriever.refresh()
     return report
 
@@ -219,7 +219,7 @@ def cmd_brief(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: Te
     from bot.services.briefs import build_brief
 
     account = resolve_account_arg(services, args.account)
-    brief = build_brief(services.retriever, account, model=services.model)
+    brief = build_brief(services.retriever, account, services.context(), model=services.model)
     from bot.console import render_brief
 
     return _show(args, stdout, brief, render_brief)
@@ -230,7 +230,8 @@ def cmd_draft(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: Te
 
     account = resolve_account_arg(services, args.account)
     try:
-        draft = draft_outreach(services.retriever, account, contact=args.contact, persona=args.persona,
+        draft = draft_outreach(services.retriever, account, services.context(), contact=args.contact,
+                               persona=args.persona,
                                model=services.model)
     except LookupError as exc:
         raise UsageError(str(exc)) from None
@@ -244,7 +245,7 @@ def cmd_campaign(args: argparse.Namespace, services: Any, stdin: TextIO, stdout:
 
     if not 1 <= args.touches <= 12:
         raise UsageError("--touches must be between 1 and 12")
-    campaign = build_campaign(services.retriever, persona=args.persona, industry=args.industry, theme=args.theme,
+    campaign = build_campaign(services.retriever, services.context(), persona=args.persona, industry=args.industry, theme=args.theme,
                               touches=args.touches, model=services.model)
     if args.out:
         campaign.write(args.out)
@@ -264,10 +265,10 @@ def cmd_triage(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: T
     if args.file:
         if not args.file.is_file():
             raise UsageError(f"{args.file}: no such file")
-        result = triage_file(args.file, retriever=services.retriever)
+        result = triage_file(args.file, services.context(), retriever=services.retriever)
     else:
         account = resolve_account_arg(services, args.account)
-        result = triage_account(services.retriever, account.id, account.name)
+        result = triage_account(services.retriever, account.id, account.name, services.context())
     from bot.console import render_triage
 
     return _show(args, stdout, result, render_triage)
@@ -300,11 +301,11 @@ def cmd_eval(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: Tex
         run_ingest(services, [], show_progress=not args.json)
     figures: dict[str, Any] = {
         "retrieval": evaluate_retrieval(services.retriever, load_questions()),
-        "triage": evaluate_triage(load_titles()),
+        "triage": evaluate_triage(load_titles(), services.context()),
     }
     holdout = EVALS / "titles_holdout.csv"
     if holdout.exists():  # authored apart from the rules and never tuned on
-        figures["triage_holdout"] = evaluate_triage(load_titles(holdout))
+        figures["triage_holdout"] = evaluate_triage(load_titles(holdout), services.context())
     if args.json:
         _emit(stdout, figures)
         return OK

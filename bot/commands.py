@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from bot.knowledge.accounts import Account, Resolution
@@ -104,7 +104,7 @@ def run_command(services: Any, command: str, text: str, *, account_id: str | Non
             return CommandResult(command, text, "usage", message=USAGE[command])
         if not 1 <= args.touches <= 12:
             raise CommandError("--touches must be between 1 and 12")
-        campaign = build_campaign(services.retriever, persona=persona, industry=args.industry or None,
+        campaign = build_campaign(services.retriever, services.context(), persona=persona, industry=args.industry or None,
                                   theme=args.theme or None, touches=args.touches, model=model)
         return CommandResult(command, text, "campaign", campaign)
 
@@ -114,13 +114,14 @@ def run_command(services: Any, command: str, text: str, *, account_id: str | Non
     account = resolution.account
     ran_for = {"account_id": account.id, "account_name": account.name}
     if command == "brief":
-        return CommandResult(command, text, "brief", build_brief(services.retriever, account, model=model),
+        return CommandResult(command, text, "brief", build_brief(services.retriever, account, services.context(), model=model),
                              **ran_for)
     if command == "leads":
-        return CommandResult(command, text, "triage", triage_account(services.retriever, account.id, account.name),
+        return CommandResult(command, text, "triage", triage_account(services.retriever, account.id, account.name,
+                                                                          services.context()),
                              **ran_for)
     try:
-        draft = draft_outreach(services.retriever, account, contact=args.contact or None,
+        draft = draft_outreach(services.retriever, account, services.context(), contact=args.contact or None,
                                persona=args.persona or None, model=model)
     except LookupError as exc:
         raise CommandError(str(exc)) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -48,6 +49,7 @@ class Settings(BaseSettings):
     openai_timeout: float = Field(default=20.0, gt=0, le=300)  # seconds per model call, then fall back
 
     knowledge_path: Path = Path("knowledge")
+    as_of: date | None = None  # the date "today" means when the seller profile does not say
     # kept as plain strings: pydantic-settings would otherwise expect JSON for a list
     allowed_channels: str = ""
     allowed_users: str = ""

@@ -39,6 +39,22 @@ def _splitter() -> RecursiveCharacterTextSplitter:
     )
 
 
+def normalize_type(value: object) -> str:
+    """'Case Study', 'case-study' and 'case_study' are one type; 'Customer story' is a case study too."""
+    folded = "_".join(re.findall(r"[a-z0-9]+", str(value or "").lower()))
+    return _TYPE_SYNONYMS.get(folded, folded) or "document"
+
+
+_TYPE_SYNONYMS = {
+    "casestudy": "case_study", "case_studies": "case_study", "customer_story": "case_study",
+    "customer_stories": "case_study", "success_story": "case_study", "customer_success_story": "case_study",
+    "reference": "case_study", "testimonial": "case_study", "personas": "persona", "persona_messaging": "persona",
+    "buyer_persona": "persona", "playbooks": "playbook", "sales_playbook": "playbook",
+    "battle_card": "battlecard", "competitive": "battlecard", "faqs": "faq", "product_overview": "product",
+    "datasheet": "product", "data_sheet": "product",
+}
+
+
 def guess_type(path: Path) -> str:
     stem = path.stem.lower()
     for doc_type, needles in _TYPE_HINTS:
@@ -80,6 +96,41 @@ def read_markdown(path: Path, source: str, errors: list[LoadError]) -> Document:
     return Document(title, text, meta)
 
 
+def load_front_matter(path: Path) -> dict[str, object]:
+    """The YAML front matter of a Markdown file ({} when absent or unreadable)."""
+    try:
+        match = _FRONT_MATTER.match(path.read_text(encoding="utf-8-sig"))
+        front = yaml.safe_load(match.group(1)) if match else {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return {}
+    return front if isinstance(front, dict) else {}
+
+
+def module_names(path: Path) -> list[str]:
+    """Headings under a 'Modules' (or 'Products', 'Features') heading of a product overview."""
+    try:
+        document = read_html(path) if path.suffix.lower() in (".html", ".htm") else \
+            read_text(path) if path.suffix.lower() == ".txt" else Document("", path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError):
+        return []
+    names: list[str] = []
+    parent_level = None
+    for line in document.text.splitlines():
+        match = _HEADING.match(line.strip())
+        if not match:
+            continue
+        level = len(match.group(1))
+        if re.fullmatch(r"(the |our |key )?(modules?|products?|features?|capabilities)", match.group(2).strip().lower()):
+            parent_level = level
+            continue
+        if parent_level is not None:
+            if level <= parent_level:
+                parent_level = None
+            else:
+                names.append(match.group(2))
+    return names
+
+
 def _first_heading(text: str) -> str | None:
     for line in text.splitlines():
         match = _HEADING.match(line.strip())
@@ -95,23 +146,69 @@ def read_text(path: Path) -> Document:
     return Document(title, text)
 
 
+_BLOCKS = ("p", "div", "section", "article", "header", "main", "aside", "blockquote", "table", "tr", "ul", "ol",
+           "dl", "dt", "dd", "figure", "figcaption", "pre", "form", "fieldset", "address")
+
+
 def read_html(path: Path) -> Document:
+    """Whole sentences: inline tags (`<span>`, `<strong>`, `<a>`) stay inside the sentence they belong to."""
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(path.read_text(encoding="utf-8-sig", errors="replace"), "html.parser")
-    for tag in soup(["script", "style", "nav", "footer", "noscript"]):
+    for tag in soup(["script", "style", "nav", "footer", "noscript", "template"]):
         tag.decompose()
-    title = soup.title.get_text(strip=True) if soup.title else ""
+    title = soup.title.get_text(" ", strip=True) if soup.title else ""
+    if soup.title:
+        soup.title.decompose()
     # keep headings as Markdown so sections split the same way as .md files
     for level in range(1, 7):
         for heading in soup.find_all(f"h{level}"):
             heading.replace_with(f"\n\n{'#' * level} {heading.get_text(' ', strip=True)}\n\n")
     for item in soup.find_all("li"):
         item.insert_before("\n- ")
+        item.insert_after("\n")
+    for cell in soup.find_all(["td", "th"]):
+        cell.insert_after(" | ")
+    for br in soup.find_all("br"):
+        br.replace_with("\n")
+    for block in soup.find_all(_BLOCKS):
+        block.insert_before("\n\n")
+        block.insert_after("\n\n")
     body = soup.body or soup
-    text = re.sub(r"\n{3,}", "\n\n", body.get_text("\n"))
-    text = "\n".join(line.strip() for line in text.splitlines())
+    # source line breaks inside a paragraph are layout, not meaning
+    text = body.get_text("")
+    paragraphs = [" ".join(part.split()) for part in re.split(r"\n\s*\n", text)]
+    text = "\n\n".join(p for p in paragraphs if p)
     return Document(title or _first_heading(text) or path.stem.title(), text)
+
+
+def _join_lines(page: str) -> str:
+    """PDF text comes one layout line at a time: join lines back into sentences and paragraphs.
+
+    A line ends its paragraph when it ends a sentence and the next starts like a new one, or when it
+    is short and unpunctuated (a heading).
+    """
+    lines = [line.strip() for line in page.splitlines()]
+    out: list[str] = []
+    current = ""
+    for index, line in enumerate(lines):
+        if not line:
+            if current:
+                out.append(current)
+                current = ""
+            continue
+        heading = len(line) < 60 and not re.search(r"[.,;:!?)]$", line) and (index + 1 >= len(lines) or
+                                                                           not lines[index + 1][:1].islower())
+        if heading and not current:
+            out.append(line)
+            continue
+        current = f"{current} {line}".strip() if not current.endswith("-") else current[:-1] + line
+        if re.search(r"[.!?:]$", line) or heading:
+            out.append(current)
+            current = ""
+    if current:
+        out.append(current)
+    return "\n\n".join(out)
 
 
 def read_pdf(path: Path) -> Document:
@@ -120,7 +217,7 @@ def read_pdf(path: Path) -> Document:
     reader = PdfReader(str(path))
     if reader.is_encrypted:
         raise ValueError("PDF is encrypted")
-    pages = [page.extract_text() or "" for page in reader.pages]
+    pages = [_join_lines(page.extract_text() or "") for page in reader.pages]
     text = "\n\n".join(pages)
     if not text.strip():
         raise ValueError("PDF has no extractable text (scanned image?)")
@@ -160,7 +257,7 @@ def load_content_file(path: Path, source: str) -> Loaded:
         loaded.errors.append(LoadError(source, None, f"cannot read: {exc}"))
         return loaded
 
-    doc_type = str(document.meta.get("type") or guess_type(path))
+    doc_type = normalize_type(document.meta.get("type") or guess_type(path))
     splitter = _splitter()
     # what kind of document this is travels with every chunk, so "a customer story for ..." finds
     # case studies even from their later sections

@@ -12,7 +12,7 @@ import io
 import json
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -259,19 +259,36 @@ def _object_lines(text: str, record_depth: int) -> list[int]:
 
 # ---------------------------------------------------------------- values
 
+_NUMBER_TEXT = re.compile(
+    r"^(?P<before>[A-Z]{3}|[$€£¥])?\s*(?P<sign>-)?\s*(?P<before2>[$€£¥])?\s*(?P<digits>\d[\d.,'\u00a0\u202f ]*)"
+    r"\s*(?P<mult>k|K|m|M|mn|MM|bn|B)?\s*(?P<after>[A-Z]{3}|[$€£¥%])?$"
+)
+_MULTIPLIERS = {"k": 1e3, "K": 1e3, "m": 1e6, "M": 1e6, "mn": 1e6, "MM": 1e6, "bn": 1e9, "B": 1e9}
+
+
 def parse_number(raw: str) -> float:
-    text = re.sub(r"[^\d.,\-]", "", raw)
-    if not re.search(r"\d", text):
+    """'1,200', '1.250.000,00', 'EUR 90k', '$1.2M', '45%'; anything with other words is not a number.
+
+    'TBD (~60k)' raises instead of reading 60: a guess would be worse than an empty field.
+    """
+    match = _NUMBER_TEXT.match(raw.strip())
+    if not match:
         raise ValueError
+    text = re.sub(r"[\s'\u00a0\u202f]", "", match.group("digits")).rstrip(".,")
     if "," in text and "." in text:
         decimal = "," if text.rfind(",") > text.rfind(".") else "."
         thousands = "." if decimal == "," else ","
         text = text.replace(thousands, "").replace(decimal, ".")
     elif "," in text:
-        text = text.replace(",", "") if re.fullmatch(r"-?\d{1,3}(,\d{3})+", text) else text.replace(",", ".")
-    elif re.fullmatch(r"-?\d{1,3}(\.\d{3}){2,}", text):
+        text = text.replace(",", "") if re.fullmatch(r"\d{1,3}(,\d{3})+", text) else text.replace(",", ".")
+    elif re.fullmatch(r"\d{1,3}(\.\d{3}){2,}", text):
         text = text.replace(".", "")
-    return float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError from None
+    value *= _MULTIPLIERS.get(match.group("mult") or "", 1.0)
+    return -value if match.group("sign") else value
 
 
 _DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%m/%d/%Y", "%d.%m.%Y", "%d/%m/%Y", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%b %d, %Y", "%d %b %Y")
@@ -309,9 +326,18 @@ HUBSPOT_STAGES = {
 }
 
 
-def to_record(role: str, row: dict[str, object], mapping: dict[str, str]) -> dict[str, object]:
-    """A raw row into canonical fields; raises ValueError naming the bad field."""
+StageCheck = Callable[[str], bool]
+
+
+def to_record(role: str, row: dict[str, object], mapping: dict[str, str], *,
+              known_stage: StageCheck | None = None) -> tuple[dict[str, object], list[str]]:
+    """A raw row into canonical fields, and the problems a CRM admin would want to hear about.
+
+    A value that does not parse (a number, a date, a stage) is reported and left empty, never guessed;
+    a row that is not usable at all (no name) raises ValueError.
+    """
     record: dict[str, object] = {}
+    problems: list[str] = []
     for header, canonical in mapping.items():
         value = _clean(row.get(header))
         if not value:
@@ -320,17 +346,21 @@ def to_record(role: str, row: dict[str, object], mapping: dict[str, str]) -> dic
             try:
                 number = parse_number(value)
             except ValueError:
-                raise ValueError(f"{header}: not a number ({value!r})") from None
+                problems.append(f"{header}: not a number ({value!r}); left empty")
+                continue
             record[canonical] = int(number) if number.is_integer() else number
         elif canonical in _DATE_FIELDS:
             try:
                 record[canonical] = parse_date(value)
             except ValueError:
-                raise ValueError(f"{header}: not a date ({value!r})") from None
+                problems.append(f"{header}: not a date ({value!r}); left empty")
         else:
             record[canonical] = value
     if "stage" in record:
         record["stage"] = HUBSPOT_STAGES.get(str(record["stage"]).lower(), record["stage"])
+        if known_stage is not None and not known_stage(str(record["stage"])):
+            problems.append(f"stage {record['stage']!r} is not a stage the seller profile knows "
+                            "(kept as open; list it under `stages:` in seller.yaml)")
     if role in ("contact", "lead") and "name" not in record:
         full = " ".join(str(record[k]) for k in ("first_name", "last_name") if record.get(k))
         if full:
@@ -345,9 +375,9 @@ def to_record(role: str, row: dict[str, object], mapping: dict[str, str]) -> dic
     if missing:
         wanted = {"account": "an account name", "contact": "a name or email", "opportunity": "an opportunity name",
                   "activity": "a subject or notes", "lead": "a name, email or title"}[role]
-        raise ValueError(f"missing {wanted}")
+        raise ValueError("; ".join([f"missing {wanted}", *problems]))
     record["record_type"] = role
-    return record
+    return record, problems
 
 
 # ---------------------------------------------------------------- reading files
@@ -359,7 +389,8 @@ class CrmFile:
     errors: list[LoadError] = field(default_factory=list)
 
 
-def read_crm_file(path: Path, source: str, *, role: str | None = None) -> CrmFile:
+def read_crm_file(path: Path, source: str, *, role: str | None = None,
+                  known_stage: StageCheck | None = None) -> CrmFile:
     """Parse one export; bad rows become errors with their line, the rest load.
 
     `role` forces the record type (a triage export named `export.csv` holds leads).
@@ -388,10 +419,11 @@ def read_crm_file(path: Path, source: str, *, role: str | None = None) -> CrmFil
             result.errors.append(LoadError(source, line, error or "unreadable row"))
             continue
         try:
-            record = to_record(role, row, mapping)
+            record, problems = to_record(role, row, mapping, known_stage=known_stage)
         except ValueError as exc:
             result.errors.append(LoadError(source, line, str(exc)))
             continue
+        result.errors.extend(LoadError(source, line, problem) for problem in problems)
         if "id" not in record:
             record["id"] = f"{role}-{_short_hash(json.dumps(record, sort_keys=True))}"
         result.records.append((line, record))

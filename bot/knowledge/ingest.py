@@ -15,12 +15,13 @@ from bot.knowledge.documents import Chunk, LoadError
 from bot.knowledge.embeddings import NamedEmbeddings
 from bot.knowledge.records import Directory, crm_chunks
 from bot.knowledge.store import KnowledgeStore
-from bot.knowledge.titles import RULES_FINGERPRINT
+from bot.knowledge.titles import DEFAULT_READER
+from bot.profile import SellerProfile
 
 logger = logging.getLogger(__name__)
 
 # Bump when loaders or chunking change, so the next ingest re-embeds everything once.
-PIPELINE_VERSION = "6"
+PIPELINE_VERSION = "7"
 CRM_SUFFIXES = {".csv", ".json", ".jsonl"}
 EMBED_BATCH = 1024
 
@@ -91,8 +92,13 @@ def ingest(
     *,
     root: Path,
     progress: Callable[[int, int], Progress] | None = None,
+    profile: SellerProfile | None = None,
 ) -> IngestReport:
+    """The seller profile says how to read roles in documents and which deal stages exist."""
     report = IngestReport()
+    titles = profile.titles if profile else DEFAULT_READER
+    known_stage = profile.stage_known if profile else None
+    rules = profile.fingerprint if profile else titles.fingerprint
     files, missing = discover(paths)
     report.errors.extend(missing)
     keyed = {source_key(f, root): f for f in files}
@@ -106,14 +112,14 @@ def ingest(
     directory = _directory_from_store(store, skip=set(keyed) | set(vanished))
     for source, path in keyed.items():
         if path.suffix.lower() in CRM_SUFFIXES:
-            parsed[source] = read_crm_file(path, source)
+            parsed[source] = read_crm_file(path, source, known_stage=known_stage)
             for _, record in parsed[source].records:
                 directory.add(record)
 
     pending: list[_Pending] = []
     for source, path in keyed.items():
         shown = directory.fingerprint_for([r for _, r in parsed[source].records]) if source in parsed else ""
-        digest = _digest(path, shown)
+        digest = _digest(path, shown, rules)
         state = states.get(source)
         if state and state.digest == digest:
             report.unchanged += 1
@@ -121,7 +127,8 @@ def ingest(
             continue
         if source in parsed:
             crm = parsed[source]
-            chunks, errors = crm_chunks(crm, source, directory), list(crm.errors)
+            chunks, dangling = crm_chunks(crm, source, directory, titles=titles)
+            errors = sorted([*crm.errors, *dangling], key=lambda e: e.line or 0)
         else:
             loaded = load_content_file(path, source)
             chunks, errors = loaded.chunks, loaded.errors
@@ -140,9 +147,9 @@ def ingest(
     return report
 
 
-def _digest(path: Path, fingerprint: str) -> str:
+def _digest(path: Path, fingerprint: str, rules: str) -> str:
     digest = hashlib.sha256()
-    digest.update(f"{PIPELINE_VERSION}|{RULES_FINGERPRINT}|{fingerprint}|".encode())
+    digest.update(f"{PIPELINE_VERSION}|{rules}|{fingerprint}|".encode())
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)

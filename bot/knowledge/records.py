@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 from bot.knowledge.accounts import core_name
 from bot.knowledge.crm import CrmFile
-from bot.knowledge.documents import Chunk, MetaValue, chunk_id
-from bot.knowledge.titles import classify_title
+from bot.knowledge.documents import Chunk, LoadError, MetaValue, chunk_id
+from bot.knowledge.titles import DEFAULT_READER, TitleReader
 
 
 @dataclass
@@ -61,7 +61,23 @@ class Directory:
                 found = self._by_core.get(core_name(str(record[key])))
                 if found:
                     return found
-        return str(account_id) if account_id else None
+        return None
+
+    def dangling(self, record: dict[str, object]) -> list[str]:
+        """References to records that do not exist: what a CRM admin would fix at the source."""
+        kind = record.get("record_type")
+        problems = []
+        account_id = str(record.get("account_id") or "")
+        if kind in ("contact", "opportunity", "activity") and account_id and account_id not in self.accounts \
+                and account_id not in self.opportunities and account_id not in self.contacts:
+            linked = self.account_id_for(record)
+            how = (f"; linked to {self.accounts[linked].get('name')} by {'its contact' if record.get('contact_id') else 'name'}"
+                   if linked else "; loaded without an account")
+            problems.append(f"account {account_id!r} matches no account in the CRM exports{how}")
+        contact_id = str(record.get("contact_id") or "")
+        if kind == "activity" and contact_id and contact_id not in self.contacts:
+            problems.append(f"contact {contact_id!r} matches no contact in the CRM exports; loaded without a contact")
+        return problems
 
     def fingerprint_for(self, records: list[dict[str, object]]) -> str:
         """What these records show of other records (account names, contact names and titles).
@@ -87,19 +103,21 @@ def format_amount(value: object, missing: str = "—") -> str:
     return str(value) if value not in (None, "") else missing
 
 
-def _seniority(title: object) -> str:
+def _seniority(title: object, titles: TitleReader) -> str:
     """Titles in French, German or Spanish become searchable in plain English ("DSI" -> IT executive)."""
     if not title:
         return ""
-    info = classify_title(str(title))
+    info = titles.read(str(title))
     if info.level == "unknown":
         return ""
-    function = {"it": "IT", "hr": "HR", "general_management": "general management"}.get(info.function, info.function)
+    function = {"it": "IT", "hr": "HR", "general_management": "general management"}.get(
+        info.function, info.function.replace("_", " "))
     level = {"vp": "vice president", "individual": "individual contributor"}.get(info.level, info.level)
     return f" Role: {level}" + (f", {function}" if info.function != "other" else "") + "."
 
 
-def describe(record: dict[str, object], account_name: str | None, directory: Directory) -> tuple[str, str]:
+def describe(record: dict[str, object], account_name: str | None, directory: Directory,
+             titles: TitleReader = DEFAULT_READER) -> tuple[str, str]:
     """(title, text) a person can read and the model can embed."""
     get = record.get
     at = f" at {account_name}" if account_name else ""
@@ -120,7 +138,7 @@ def describe(record: dict[str, object], account_name: str | None, directory: Dir
         return str(get("name")), " ".join(parts)
     if kind == "contact":
         role = ", ".join(str(get(k)) for k in ("title", "department") if get(k))
-        text = f"Contact: {get('name')}{', ' + role if role else ''}{at}.{_seniority(get('title'))}"
+        text = f"Contact: {get('name')}{', ' + role if role else ''}{at}.{_seniority(get('title'), titles)}"
         if get("email"):
             text += f" Email: {get('email')}."
         return f"{get('name')}{at}", text
@@ -145,7 +163,7 @@ def describe(record: dict[str, object], account_name: str | None, directory: Dir
     # lead
     title_part = f", {get('title')}" if get("title") else ""
     company = account_name or get("company") or "an unknown company"
-    parts = [f"Marketing lead: {get('name') or get('email')}{title_part} at {company}.{_seniority(get('title'))}"]
+    parts = [f"Marketing lead: {get('name') or get('email')}{title_part} at {company}.{_seniority(get('title'), titles)}"]
     engagement = [
         f"{label} {get(key)}" for label, key in
         (("score", "score"), ("page views", "page_views"), ("form submissions", "form_submissions")) if get(key) is not None
@@ -159,15 +177,19 @@ def describe(record: dict[str, object], account_name: str | None, directory: Dir
     return f"{get('name') or get('email')}{title_part}", " ".join(parts)
 
 
-def crm_chunks(parsed: CrmFile, source: str, directory: Directory) -> list[Chunk]:
+def crm_chunks(parsed: CrmFile, source: str, directory: Directory, *,
+               titles: TitleReader = DEFAULT_READER) -> tuple[list[Chunk], list[LoadError]]:
+    """One chunk per record, and the broken references found while linking them."""
     chunks: list[Chunk] = []
+    problems: list[LoadError] = []
     for ordinal, (line, record) in enumerate(parsed.records):
+        problems.extend(LoadError(source, line, problem) for problem in directory.dangling(record))
         account_id = directory.account_id_for(record)
         account = directory.accounts.get(account_id or "")
         account_name = str(account["name"]) if account else str(record.get("account_name") or "") or None
         if record["record_type"] == "account":
             account_id, account_name = str(record["id"]), str(record["name"])
-        title, text = describe(record, account_name, directory)
+        title, text = describe(record, account_name, directory, titles)
         record_type = str(record["record_type"])
         metadata: dict[str, MetaValue] = {
             "kind": "crm",
@@ -183,4 +205,4 @@ def crm_chunks(parsed: CrmFile, source: str, directory: Directory) -> list[Chunk
             "data": json.dumps(record, ensure_ascii=False, sort_keys=True),
         }
         chunks.append(Chunk(chunk_id(source, ordinal, text), text, metadata))
-    return chunks
+    return chunks, problems

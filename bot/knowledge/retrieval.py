@@ -6,6 +6,7 @@ import json
 import re
 import threading
 import time
+from datetime import date
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -51,6 +52,7 @@ class Retriever:
         self._resolver: AccountResolver | None = None
         self._content: tuple[float, Slice] | None = None
         self._lock = threading.Lock()
+        self._newest: tuple[date | None] | None = None
 
     # -- accounts
 
@@ -72,6 +74,18 @@ class Retriever:
         """Forget cached accounts and content (after an ingest)."""
         self._resolver = None
         self._content = None
+        self._newest = None
+
+    def newest_record_date(self) -> date | None:
+        """The newest date on an activity or lead that is not in the future: an export's "now"."""
+        if self._newest is None:
+            today = date.today().isoformat()
+            found = self.store.chunks.get(where={"$and": [{"kind": "crm"}, {"type": {"$in": ["activity", "lead"]}}]},
+                                          include=["metadatas"])
+            dates = [str(meta.get("date") or "") for meta in found["metadatas"] or []]
+            past = [d for d in dates if len(d) == 10 and d <= today]
+            self._newest = (date.fromisoformat(max(past)),) if past else (None,)
+        return self._newest[0]
 
     def resolve_account(self, name: str) -> Resolution:
         return self.resolver.resolve(name)
@@ -224,6 +238,15 @@ class Slice:
         matrix = np.asarray(vectors, dtype=np.float32).reshape(len(ids), -1) if ids else np.zeros((0, 1), np.float32)
         norms = np.linalg.norm(matrix, axis=1, keepdims=True)
         self.matrix = matrix / np.where(norms == 0, 1.0, norms)
+
+    def source_text(self, source: str) -> str:
+        """All the text of one document (its chunks in order), e.g. to tell a case study's industry."""
+        if not hasattr(self, "_by_source"):
+            grouped: dict[str, list[tuple[int, str]]] = {}
+            for text, meta in zip(self.texts, self.metas):
+                grouped.setdefault(str(meta.get("source")), []).append((int(meta.get("chunk") or 0), text))
+            self._by_source = {k: "\n".join(t for _, t in sorted(v)) for k, v in grouped.items()}
+        return self._by_source.get(source, "")
 
     @classmethod
     def load(cls, store: KnowledgeStore, where: dict[str, Any], limit: int | None = None) -> "Slice | None":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 
 from bot.knowledge.accounts import fold
@@ -254,24 +255,59 @@ def _names_a_c_level_role(title: str) -> bool:
     return len(segments) > 1 and any(_C_LEVEL_SEGMENT.match(normalize_title(segment)) for segment in segments)
 
 
-@lru_cache(maxsize=65536)
+class TitleReader:
+    """Reads titles with the built-in rules plus a seller's own vocabulary.
+
+    `functions` (from the seller profile) maps a function to title words in any language; they are
+    looked for before the built-in vocabulary, so a seller can name functions we do not know
+    ("supply_chain", "payroll"). `buying_functions` decides which directors hold budget.
+    """
+
+    def __init__(self, functions: Mapping[str, Sequence[str]] | None = None,
+                 buying_functions: Iterable[str] | None = None):
+        self.extra = tuple(
+            (function, re.compile("|".join(_needle_pattern(normalize_title(w)) for w in words if normalize_title(w))))
+            for function, words in (functions or {}).items() if any(normalize_title(w) for w in words)
+        )
+        self.buying_functions = frozenset(BUYING_FUNCTIONS if buying_functions is None else buying_functions)
+        self.fingerprint = hashlib.sha1(repr((RULES_FINGERPRINT, [(f, p.pattern) for f, p in self.extra],
+                                              sorted(self.buying_functions))).encode()).hexdigest()[:8]
+        self.read = lru_cache(maxsize=65536)(self._read)
+
+    def _function(self, normalized: str) -> str:
+        padded = f" {normalized} "
+        best, best_at = None, len(padded) + 1
+        for function, pattern in self.extra:
+            match = pattern.search(padded)
+            if match and match.start() < best_at:
+                best, best_at = function, match.start()
+        return best or detect_function(normalized)
+
+    def _read(self, title: str | None) -> TitleInfo:
+        raw = (title or "").strip()
+        normalized = normalize_title(raw)
+        if not normalized or normalized in {"n a", "na", "none", "unknown", "other", "tbd", "x"}:
+            return TitleInfo(raw, "unknown", "other", False, "no title")
+        level, why = "unknown", "title not recognised"
+        for pattern, rule_level, rule_why in _COMPILED:
+            if pattern.search(normalized):
+                level, why = rule_level, rule_why
+                break
+        if level in ("vp", "director", "manager", "individual") and _names_a_c_level_role(raw):
+            level, why = "executive", "also holds a C-level role"
+        staff = re.search(r"\b(chief of staff|chef de cabinet|jefe de gabinete|jefa de gabinete)\b", normalized)
+        function = "general_management" if staff else self._function(normalized)
+        if level == "executive" and function == "other":
+            function = "general_management"
+        authority = level in ("executive", "vp") or (
+            level == "director" and function in self.buying_functions and not staff
+        )
+        return TitleInfo(raw, level, function, authority, why)
+
+
+DEFAULT_READER = TitleReader()
+
+
 def classify_title(title: str | None) -> TitleInfo:
-    raw = (title or "").strip()
-    normalized = normalize_title(raw)
-    if not normalized or normalized in {"n a", "na", "none", "unknown", "other", "tbd", "x"}:
-        return TitleInfo(raw, "unknown", "other", False, "no title")
-    level, why = "unknown", "title not recognised"
-    for pattern, rule_level, rule_why in _COMPILED:
-        if pattern.search(normalized):
-            level, why = rule_level, rule_why
-            break
-    if level in ("vp", "director", "manager", "individual") and _names_a_c_level_role(raw):
-        level, why = "executive", "also holds a C-level role"
-    staff = re.search(r"\b(chief of staff|chef de cabinet|jefe de gabinete|jefa de gabinete)\b", normalized)
-    function = "general_management" if staff else detect_function(normalized)
-    if level == "executive" and function == "other":
-        function = "general_management"
-    authority = level in ("executive", "vp") or (
-        level == "director" and function in BUYING_FUNCTIONS and not staff
-    )
-    return TitleInfo(raw, level, function, authority, why)
+    """The built-in rules with the generic buying functions (no seller vocabulary)."""
+    return DEFAULT_READER.read(title)

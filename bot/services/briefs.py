@@ -1,34 +1,30 @@
 """Account brief: situation, deals, recent activity, the buying committee and its gaps, next steps.
 
-Built from every record of the account (not the top k), so no open opportunity is missed.
+Built from every record of the account (not the top k), so no open opportunity is missed. Who the
+committee should hold, what each persona cares about and the wording come from the seller profile.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
-from bot.knowledge.accounts import Account
+from bot.knowledge.accounts import Account, fold
 from bot.knowledge.crm import age_in_days
 from bot.knowledge.records import format_amount
 from bot.knowledge.retrieval import Hit, Retriever
-from bot.knowledge.titles import TitleInfo, classify_title
+from bot.knowledge.titles import TitleInfo
 from bot.llm import FALLBACK_NOTE, Model, ModelUnavailable
+from bot.profile import Persona, SellerProfile, join_words, phrase_pattern
+from bot.services.context import Context
+from bot.services.relationship import Relationship, deal_state, read_relationship
 from bot.services.signals import Trigger, find_triggers
-from bot.services.triage import OUTCOMES, triage_account
+from bot.services.triage import triage_account
+from bot.wording import count_noun
 
-ENGAGED_DAYS = 90
 AVERAGE_COMMITTEE = 5.4  # people in a typical B2B buying decision
-CLOSED = re.compile(r"closed|won|lost|dead|disqualified", re.IGNORECASE)
-# The senior personas a deal like ours needs on side, and which functions fill each.
-PERSONAS: tuple[tuple[str, set[str], str], ...] = (
-    ("economic buyer", {"finance", "general_management"}, "the CFO or CEO"),
-    ("functional executive", {"operations", "procurement"}, "the COO or VP Operations"),
-    ("IT", {"it"}, "the CIO or IT director"),
-    ("procurement", {"procurement"}, "the CPO or head of procurement"),
-)
+ROLE_NAMES = {"economic_buyer": "economic buyer", "functional_executive": "functional executive",
+              "technical": "technical buyer", "procurement": "procurement", "user": "user"}
 
 
 @dataclass
@@ -37,13 +33,14 @@ class Member:
     title: str
     info: TitleInfo
     engaged: bool
-    touches: int  # activities in the last 90 days
+    touches: int  # two-way contacts in the engagement window
     last_touch: str | None
     ref: str
+    id: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "title": self.title, "level": self.info.level, "function": self.info.function,
-                "engaged": self.engaged, "activities_90d": self.touches, "last_activity": self.last_touch}
+                "engaged": self.engaged, "two_way_contacts": self.touches, "last_contact": self.last_touch}
 
     def label(self) -> str:
         return f"{self.name} ({self.title})" if self.title else self.name
@@ -60,6 +57,8 @@ class Brief:
     flagged_leads: list[dict[str, Any]]
     next_steps: list[str]
     triggers: list[Trigger]
+    relationship: Relationship | None = None
+    as_of: dict[str, str] = field(default_factory=dict)
     hits: list[Hit] = field(default_factory=list)
     engine: str = "composer"
     note: str | None = None
@@ -78,107 +77,203 @@ class Brief:
             "coverage_gaps": self.coverage_gaps,
             "flagged_leads": self.flagged_leads,
             "next_steps": self.next_steps,
+            "relationship": self.relationship.as_dict() if self.relationship else None,
+            "as_of": self.as_of,
             "sources": self.sources,
         }
 
 
-def build_committee(contacts: list[Hit], activities: list[Hit], today: date) -> list[Member]:
+def is_two_way(activity_type: str, profile: SellerProfile) -> bool:
+    """A meeting, call or email exchange is engagement; a note, task or web visit is not."""
+    folded = fold(activity_type)
+    if phrase_pattern(profile.engagement.one_way).search(folded):
+        return False
+    return bool(phrase_pattern(profile.engagement.two_way).search(folded))
+
+
+def build_committee(contacts: list[Hit], activities: list[Hit], ctx: Context) -> list[Member]:
+    """The account's people, each engaged or not: two-way contact with them in the engagement window."""
+    profile = ctx.profile
+    window = profile.engagement.window_days
+    two_way: dict[str, bool] = {}
     recent: dict[str, list[str]] = {}
     for hit in activities:
         record = hit.record
-        age = age_in_days(str(record.get("date") or ""), today)
-        if record.get("contact_id") and age is not None and 0 <= age <= ENGAGED_DAYS:
+        age = age_in_days(str(record.get("date") or ""), ctx.date)
+        kind = str(record.get("type") or "")
+        if kind not in two_way:
+            two_way[kind] = is_two_way(kind, profile)
+        if record.get("contact_id") and age is not None and 0 <= age <= window and two_way[kind]:
             recent.setdefault(str(record["contact_id"]), []).append(str(record["date"]))
     members = []
     for hit in contacts:
         record = hit.record
         dates = recent.get(str(record.get("id")), [])
-        info = classify_title(str(record.get("title") or ""))
+        info = profile.titles.read(str(record.get("title") or ""))
         members.append(Member(str(record.get("name")), str(record.get("title") or ""), info, bool(dates),
-                              len(dates), max(dates) if dates else None, hit.ref))
-    return sorted(members, key=lambda m: (-m.info.seniority, not m.engaged, m.name))
+                              len(dates), max(dates) if dates else None, hit.ref, str(record.get("id") or "")))
+    order = _persona_order(profile)
+    return sorted(members, key=lambda m: (-m.info.seniority, order.get(m.info.function, 99), not m.engaged, m.name))
 
 
-def coverage_gaps(committee: list[Member]) -> list[str]:
+def _persona_order(profile: SellerProfile) -> dict[str, int]:
+    """Function -> the rank of its first persona in the profile's priority order."""
+    order: dict[str, int] = {}
+    for rank, persona in enumerate(profile.personas):
+        for function in persona.functions:
+            order.setdefault(function, rank)
+    return order
+
+
+def holds(member: Member, persona: Persona) -> bool:
+    """Whether a person fills a persona's seat: its function, at the seniority the role needs."""
+    if member.info.function not in persona.functions:
+        return False
+    if persona.role == "economic_buyer":
+        return member.info.level in ("executive", "vp")
+    return member.info.senior
+
+
+def coverage_gaps(committee: list[Member], ctx: Context) -> list[str]:
+    profile = ctx.profile
+    window = profile.engagement.window_days
     gaps = []
-    seniors = [m for m in committee if m.info.senior]
+
+    def say(key: str, **values: object) -> str:
+        return ctx.say("brief", key, **values)
+
     if not any(m.engaged for m in committee if m.info.level in ("executive", "vp")):
         engaged_juniors = [m for m in committee if m.engaged and m.info.level in ("junior", "individual")]
-        detail = (f" — meanwhile {len(engaged_juniors)} junior or individual contributor(s) are active"
-                  if engaged_juniors else "")
-        gaps.append(f"No executive engaged in the last {ENGAGED_DAYS} days{detail}.")
-    for persona, functions, role in PERSONAS:
-        holders = [m for m in seniors if m.info.function in functions
-                   and (persona != "economic buyer" or m.info.level in ("executive", "vp"))]
+        detail = say("gap_no_executive_detail", count=len(engaged_juniors)) if engaged_juniors else ""
+        gaps.append(say("gap_no_executive", window=window, detail=detail))
+    for persona in profile.personas:
+        role = f"{persona.name} ({ROLE_NAMES[persona.role]})"
+        holders = [m for m in committee if holds(m, persona)]
         if not holders:
-            gaps.append(f"{persona[0].upper() + persona[1:]}: nobody on file — find {role}.")
+            gaps.append(say("gap_nobody", role=role, roles=f"the {persona.name}"))
         elif not any(m.engaged for m in holders):
-            names = ", ".join(m.label() for m in holders[:2])
-            gaps.append(f"{persona[0].upper() + persona[1:]}: {names} known but not engaged in the last {ENGAGED_DAYS} days.")
+            gaps.append(say("gap_not_engaged", role=role, names=join_words([m.label() for m in holders[:2]]),
+                            window=window))
     if len(committee) < AVERAGE_COMMITTEE:
-        gaps.append(f"Only {len(committee)} contact(s) known; a B2B decision typically involves about "
-                    f"{AVERAGE_COMMITTEE} people.")
+        gaps.append(say("gap_small_committee", count=count_noun(len(committee), "contact"),
+                        average=AVERAGE_COMMITTEE))
     return gaps
 
 
-def next_steps(committee: list[Member], triggers: list[Trigger], open_deals: list[dict[str, Any]]) -> list[str]:
+def concerned(trigger: Trigger, committee: list[Member], profile: SellerProfile) -> tuple[Member | None, Persona | None]:
+    """Whom a trigger is about: a person it names, else the persona it names ("new CFO"), else its contact."""
+    folded = f" {fold(trigger.sentence)} "
+    for member in committee:
+        if member.name and f" {fold(member.name)} " in folded:
+            return member, profile.persona_for(member.info.function)
+    for persona in profile.personas:
+        names = [persona.name, *persona.titles]
+        if phrase_pattern(names).search(folded):
+            holders = [m for m in committee if holds(m, persona)]
+            # the newest person in the seat is the one the news is about: the least engaged holder
+            holders.sort(key=lambda m: (m.engaged, -m.info.seniority))
+            return (holders[0] if holders else None), persona
+    member = next((m for m in committee if m.id and m.id == trigger.contact_id and m.info.senior), None)
+    return member, (profile.persona_for(member.info.function) if member else None)
+
+
+def top_down_target(committee: list[Member], triggers: list[Trigger], ctx: Context) -> tuple[Member | None, Trigger | None]:
+    """The senior person to approach, and the trigger to open with: the person the news is about first."""
+    profile = ctx.profile
+    for trigger in triggers:
+        member, _ = concerned(trigger, committee, profile)
+        if member is not None and member.info.senior:
+            return member, trigger
+    order = _persona_order(profile)
+    seniors = [m for m in committee if m.info.level in ("executive", "vp") and profile.is_buying_function(m.info.function)]
+    ranked = sorted(seniors or [m for m in committee if m.info.senior],
+                    key=lambda m: (m.engaged, order.get(m.info.function, 99), -m.info.seniority))
+    return (ranked[0] if ranked else None), (triggers[0] if triggers else None)
+
+
+def next_steps(committee: list[Member], triggers: list[Trigger], open_deals: list[dict[str, Any]],
+               relationship: Relationship, ctx: Context) -> list[str]:
+    profile = ctx.profile
+    window = profile.engagement.window_days
+
+    def say(key: str, **values: object) -> str:
+        return ctx.say("brief", key, **values)
+
     steps = []
-    reason = triggers[0].phrase if triggers else "their priorities for the year"
-    targets = [m for m in committee if m.info.level in ("executive", "vp") and not m.engaged] or \
-              [m for m in committee if m.info.senior and not m.engaged] or \
-              [m for m in committee if m.info.senior]
-    if targets:
-        target = targets[0]
+    if relationship.state == "at_risk" and relationship.problem:
+        steps.append(say("step_at_risk", sentence=relationship.problem))
+    target, trigger = top_down_target(committee, triggers, ctx)
+    reason = trigger.phrase if trigger else say("reason_default")
+    if target:
+        persona = profile.persona_for(target.info.function)
+        outcomes = persona.outcomes_text() if persona else "the outcomes they own"
+        if relationship.state in ("renewal", "at_risk") and relationship.deal:
+            steps.append(say("step_renewal", outcomes=outcomes, who=target.label(),
+                             deal=relationship.deal.get("name")))
         verb = "build on the conversation with" if target.engaged else "approach"
-        steps.append(f"Top-down: {verb} {target.label()} about {reason}, with the impact on "
-                     f"{OUTCOMES.get(target.info.function, OUTCOMES['other'])} and one proof point from a similar "
-                     "customer — a question, not a demo request.")
+        steps.append(say("step_top_down", verb=verb, who=target.label(), reason=reason, outcomes=outcomes))
     else:
-        steps.append(f"Top-down: find the economic buyer (the CFO or CEO) and open with {reason} and its business impact.")
-    brokers = [m for m in committee if m.engaged and not (m.info.level in ("executive", "vp"))]
+        steps.append(say("step_top_down_none", roles=f"the {profile.economic_buyer_roles()}", reason=reason))
+    brokers = [m for m in committee if m.engaged and m.info.level not in ("executive", "vp")]
     brokers.sort(key=lambda m: (-m.info.seniority, -m.touches))
     if brokers:
         broker = brokers[0]
-        senior = f" to {targets[0].label()}" if targets else " to the senior sponsor"
-        plural = "activity" if broker.touches == 1 else "activities"
-        steps.append(f"Bottom-up: {broker.label()} has been active ({broker.touches} {plural} in "
-                     f"{ENGAGED_DAYS} days): use that interest to learn the initiative and ask for an introduction{senior}.")
+        unengaged = [m for m in committee if m.info.level in ("executive", "vp") and not m.engaged]
+        if target is not None and not target.engaged:
+            senior = f" to {target.label()}"
+        elif unengaged:
+            senior = f" to {unengaged[0].label()}"
+        else:
+            senior = ""
+        activities = count_noun(broker.touches, "two-way contact")
+        if senior or not any(m.engaged for m in committee if m.info.level in ("executive", "vp")):
+            steps.append(say("step_bottom_up", broker=broker.label(), activities=activities, window=window,
+                             senior=senior or " to the senior sponsor"))
+        else:
+            steps.append(say("step_bottom_up_engaged", broker=broker.label(), activities=activities, window=window))
     for deal in open_deals[:3]:
         if deal.get("next_step"):
-            steps.append(f"Deal '{deal['name']}' ({deal.get('stage')}, close {deal.get('close_date') or '—'}): "
-                         f"{deal['next_step']}")
+            steps.append(say("step_deal", deal=deal["name"], stage=deal.get("stage"),
+                             close=deal.get("close_date") or "—", next_step=deal["next_step"]))
     return steps
 
 
 def compose_summary(account: dict[str, Any], open_deals: list[dict[str, Any]], activities: list[dict[str, Any]],
-                    triggers: list[Trigger], gaps: list[str]) -> str:
-    facts = [f"{account.get('name')}"]
+                    triggers: list[Trigger], no_executive: str | None, relationship: Relationship,
+                    ctx: Context) -> str:
+    def say(key: str, **values: object) -> str:
+        return ctx.say("brief", key, **values)
+
     profile = ", ".join(str(account[k]) for k in ("industry", "country") if account.get(k))
     if account.get("employees"):
         profile += f", {format_amount(account['employees'])} employees"
-    sentences = [f"{account.get('name')} ({profile})." if profile else f"{facts[0]}."]
+    sentences = [say("summary_head", name=account.get("name"), profile=profile) if profile
+                 else say("summary_head_plain", name=account.get("name"))]
+    sentences.append(say("summary_relationship", state=relationship.label, reason=relationship.reason))
     if open_deals:
         total = sum(d.get("amount") or 0 for d in open_deals if isinstance(d.get("amount"), (int, float)))
         lead = open_deals[0]
-        sentences.append(f"{len(open_deals)} open opportunit{'y' if len(open_deals) == 1 else 'ies'} worth "
-                         f"{format_amount(total)}; the nearest is '{lead['name']}' at {lead.get('stage')}, closing "
-                         f"{lead.get('close_date') or 'on an unknown date'}.")
+        sentences.append(say("summary_deals", count=count_noun(len(open_deals), "open opportunity",
+                                                               "open opportunities"),
+                             total=format_amount(total), deal=lead["name"], stage=lead.get("stage"),
+                             close=lead.get("close_date") or "on an unknown date"))
     else:
-        sentences.append("No open opportunity.")
+        sentences.append(say("summary_no_deal"))
     if activities:
         last = activities[0]
         who = f" with {last['contact']}" if last.get("contact") else ""
-        sentences.append(f"Last activity: {last.get('type') or 'activity'} on {last.get('date')}{who}.")
+        sentences.append(say("summary_last_activity", kind=last.get("type") or "activity", date=last.get("date"),
+                             who=who))
     if triggers:
-        sentences.append(f"Trigger event: {triggers[0].sentence}")
-    if gaps and gaps[0].startswith("No executive engaged"):
-        sentences.append(gaps[0])
+        sentences.append(say("summary_trigger", sentence=triggers[0].sentence))
+    if no_executive:
+        sentences.append(no_executive)
+    sentences.append(say("as_of", as_of=ctx.date.isoformat(), source=ctx.today.describe()))
     return " ".join(sentences)
 
 
-def build_brief(retriever: Retriever, account: Account, *, today: date | None = None,
-                model: Model | None = None) -> Brief:
-    today = today or date.today()
+def build_brief(retriever: Retriever, account: Account, ctx: Context, *, model: Model | None = None) -> Brief:
+    profile = ctx.profile
     by_type = retriever.account_records_by_type(account.id)
     records = [hit for hits in by_type.values() for hit in hits]
     account_hits = by_type.get("account", [])
@@ -186,10 +281,10 @@ def build_brief(retriever: Retriever, account: Account, *, today: date | None = 
     account_record = {k: v for k, v in account_record.items() if k != "record_type"}
 
     deals = sorted((h.record | {"source": h.ref} for h in by_type.get("opportunity", [])),
-                   key=lambda d: (bool(CLOSED.search(str(d.get("stage") or ""))), str(d.get("close_date") or "")))
+                   key=lambda d: (deal_state(d, profile) != "open", str(d.get("close_date") or "")))
     opportunities = [
         {k: d.get(k) for k in ("name", "stage", "amount", "close_date", "next_step", "owner", "probability", "source")}
-        | {"open": not CLOSED.search(str(d.get("stage") or ""))}
+        | {"open": deal_state(d, profile) == "open"}
         for d in deals
     ]
     open_deals = [d for d in opportunities if d["open"]]
@@ -204,21 +299,25 @@ def build_brief(retriever: Retriever, account: Account, *, today: date | None = 
                            "contact": contact.get("name") if contact else None,
                            "notes": str(record.get("description") or "")[:300], "source": hit.ref})
 
-    committee = build_committee(by_type.get("contact", []), activity_hits, today)
-    triggers = find_triggers(activity_hits, today=today)
-    gaps = coverage_gaps(committee)
-    triage = triage_account(retriever, account.id, account.name, today, records=records)
+    committee = build_committee(by_type.get("contact", []), activity_hits, ctx)
+    triggers = find_triggers(activity_hits, profile=profile, today=ctx.date)
+    gaps = coverage_gaps(committee, ctx)
+    relationship = read_relationship(opportunities, [h.record | {"ref": h.ref} for h in activity_hits], ctx)
+    triage = triage_account(retriever, account.id, account.name, ctx, records=records)
     flagged = [
         {"name": v.lead.name, "title": v.lead.title, "level": v.title.level, "engagement": v.engagement,
          "reasons": v.reasons, "next_move": v.next_move}
         for v in triage.verdicts if v.verdict == "not_worth_chasing" and v.engagement in ("hot", "warm")
     ]
-    steps = next_steps(committee, triggers, open_deals)
-    summary = compose_summary(account_record, open_deals, activities, triggers, gaps)
+    steps = next_steps(committee, triggers, open_deals, relationship, ctx)
+    no_executive = None if any(m.engaged for m in committee if m.info.level in ("executive", "vp")) else gaps[0]
+    summary = compose_summary(account_record, open_deals, activities, triggers, no_executive, relationship, ctx)
 
-    cited_refs = {d["source"] for d in opportunities} | {a["source"] for a in activities[:5]} | {t.ref for t in triggers}
+    cited_refs = ({d["source"] for d in opportunities} | {a["source"] for a in activities[:5]}
+                  | {t.ref for t in triggers} | ({relationship.problem_ref} if relationship.problem_ref else set()))
     hits = account_hits + [h for h in records if h.ref in cited_refs and h not in account_hits]
-    brief = Brief(account_record, summary, opportunities, activities, committee, gaps, flagged, steps, triggers, hits)
+    brief = Brief(account_record, summary, opportunities, activities, committee, gaps, flagged, steps, triggers,
+                  relationship, ctx.today.as_dict(), hits)
     if model is not None:
         _summarise_with_model(brief, model)
     return brief

@@ -12,12 +12,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import re
+
 from bot.knowledge.retrieval import Hit, Retriever
-from bot.knowledge.titles import classify_title
 from bot.llm import FALLBACK_NOTE, Model, ModelUnavailable
+from bot.profile import Persona
 from bot.services.answering import delimit, terms
-from bot.services.drafts import PUSHY_PHRASES, customer_name, find_proof, parse_email, sentences_of
-from bot.services.triage import OUTCOMES
+from bot.services.context import Context
+from bot.services.drafts import parse_email
+from bot.services.proof import Proof, _fits_persona, find_proof
+from bot.wording import plural_role
 
 CHANNELS = ("email", "linkedin", "call")
 SPAN_DAYS = 21
@@ -46,6 +50,7 @@ class Campaign:
     touches: list[Touch]
     engine: str = "composer"
     note: str | None = None
+    checks: dict[str, object] = field(default_factory=dict)
 
     @property
     def sources(self) -> list[dict[str, Any]]:
@@ -57,7 +62,8 @@ class Campaign:
 
     def as_dict(self) -> dict[str, Any]:
         result: dict[str, Any] = {"persona": self.persona, "industry": self.industry,
-                                  "touches": [t.as_dict() for t in self.touches], "sources": self.sources}
+                                  "touches": [t.as_dict() for t in self.touches], "sources": self.sources,
+                                  "checks": self.checks}
         if self.note:
             result["note"] = self.note
         return result
@@ -95,91 +101,135 @@ def schedule(touches: int) -> list[tuple[int, str]]:
     return [(1 + round(i * (SPAN_DAYS - 1) / (touches - 1)), CHANNELS[i % len(CHANNELS)]) for i in range(touches)]
 
 
-def _persona_line(retriever: Retriever, *, persona: str, theme: str, want: str, used: set[str]) -> tuple[str, Hit | None]:
-    """A sentence from the persona messaging: the business message ('message') or a question ('question')."""
-    hits = retriever.search(f"{persona} {theme} {'questions to ask' if want == 'question' else 'business-impact message'}",
-                            k=8, types=["persona"])
-    wanted = terms(f"{persona} {theme}")
+_QUOTED = re.compile(r"[\"“„«]\s?([^\"“”„«»]{25,240}?)\s?[\"”»]")
+
+
+def buyer_lines(hit: Hit, *, want: str) -> list[str]:
+    """What buyers say, never our guidance: quoted sentences ('message') or questions ('question')."""
+    lines = [m.group(1).strip() for m in _QUOTED.finditer(hit.text)]
+    if want == "question":
+        quoted_questions = [line for line in lines if line.endswith("?")]
+        if quoted_questions:
+            return quoted_questions
+        # bulleted questions buyers ask ("- What would it take to ...?")
+        return [line.strip(" -•*\t") for line in hit.text.splitlines()
+                if line.strip().startswith(("-", "•", "*")) and line.strip().endswith("?") and 25 <= len(line) <= 240]
+    return [line for line in lines if not line.endswith("?")]
+
+
+def _persona_line(retriever: Retriever, *, persona: Persona | None, title: str, theme: str, want: str,
+                  used: set[str]) -> tuple[str, Hit | None]:
+    """A buyer's own words from this persona's messaging document, never another persona's."""
+    hits = retriever.search(f"{title} {theme} {'questions they ask' if want == 'question' else 'what keeps them up at night'}",
+                            k=12, types=["persona"])
+    own = [h for h in hits if _fits_persona(h, persona)] if persona else []
+    wanted = terms(f"{title} {theme}")
     best: tuple[float, str, Hit] | None = None
-    for hit in hits:
-        for sentence in sentences_of(hit):
-            is_question = sentence.endswith("?")
-            if (want == "question") != is_question or not 30 <= len(sentence) <= 220:
-                continue
-            score = hit.score + 0.05 * len(wanted & terms(sentence)) - (0.3 if sentence in used else 0.0)
+    for hit in own:
+        for line in buyer_lines(hit, want=want):
+            score = hit.score + 0.05 * len(wanted & terms(line)) - (0.3 if line in used else 0.0)
             if best is None or score > best[0]:
-                best = (score, sentence, hit)
+                best = (score, line, hit)
     if best is None:
         return "", None
     used.add(best[1])
     return best[1], best[2]
 
 
-def _touch(step: str, channel: str, *, persona: str, theme: str, outcome: str, where: str,
-           line: str, hit: Hit | None) -> tuple[str, str]:
-    customer = customer_name(str(hit.metadata.get("title", ""))) if hit and hit.metadata.get("type") == "case_study" else ""
-    if step in ("proof", "second proof") and line:
-        subject = f"How {customer or 'a peer'} moved {theme}"
-        core = f"{customer + ': ' if customer else ''}{line}"
-        question = f"Would a result like that matter for your {theme} targets?"
-    elif step == "questions" and line:
-        subject = f"A question {persona}s{where} are asking about {theme}"
-        core = f"A question we hear from {persona}s{where}: \"{line}\""
-        question = "How would your team answer it today?"
-    elif step == "business case":
-        subject = f"The business case for {theme}"
-        core = (f"The boards we see fund {theme} work when it is tied to {outcome}, with the before-and-after "
-                f"agreed with finance up front.{' ' + line if line else ''}")
-        question = f"What would a measurable improvement in {theme} be worth to you this year?"
-    elif step == "close the loop":
-        subject = f"Closing the loop on {theme}"
-        core = f"I won't keep writing. If {theme} becomes a priority, the examples above are a good place to start."
-        question = f"Is there someone on your team who owns {theme} I should send them to instead?"
+_STEP_KEYS = {"problem": "problem", "proof": "proof", "second proof": "proof", "questions": "questions",
+              "business case": "business_case", "close the loop": "close"}
+
+
+def _touch(step: str, channel: str, ctx: Context, *, values: dict[str, object], line: str,
+           proof: Proof | None) -> tuple[str, str]:
+    key = _STEP_KEYS[step]
+
+    def say(name: str, **extra: object) -> str:
+        return ctx.say("campaign", name, **{**values, **extra})
+
+    customer = proof.customer if proof else ""
+    proof_text = proof.sentence if proof else ""
+    if key == "proof" and not proof:
+        key = "problem"
+    if key == "questions" and not line:
+        key = "problem"
+    if key == "problem":
+        core = say("core_problem_line", line=f"\"{line}\"") if line else say("core_problem")
+    elif key == "proof":
+        core = say("core_proof", customer=customer or "A peer", proof=proof_text)
+    elif key == "questions":
+        core = say("core_questions", line=line)
+    elif key == "business_case":
+        core = (say("core_business_case_proof", customer=customer or "One example", proof=proof_text) if proof
+                else say("core_business_case"))
     else:
-        subject = f"{theme[:1].upper() + theme[1:]}{where}: what is changing for {persona}s"
-        core = (f"Something we hear often from {persona}s{where}: \"{line}\"" if line
-                else f"{persona}s{where} are being asked to improve {theme} without adding headcount.")
-        question = f"Is {theme} on your agenda this year?"
+        core = say("core_close")
+    subject = say(f"subject_{key}", customer=customer or "a peer")
+    question = say(f"question_{key}")
     if channel == "linkedin":
-        body = f"{core} {question}"
+        body = say("linkedin", line=core, proof=question)
     elif channel == "call":
-        body = f"Opener: {theme} and what {persona}s{where} are measured on ({outcome}).\nTalking point: {core}\nQuestion: {question}"
+        body = say("call", line=core, proof=question)
     else:
-        body = f"Hello {{first_name}},\n\n{core}\n\n{question}\n\nBest regards,\n{{sender}}"
+        body = say("email", line=core, proof=question, first_name="{first_name}", sender="{sender}")
     return subject, body
 
 
-def build_campaign(retriever: Retriever, *, persona: str, industry: str | None = None, theme: str | None = None,
-                   touches: int = 4, model: Model | None = None) -> Campaign:
+def build_campaign(retriever: Retriever, ctx: Context, *, persona: str, industry: str | None = None,
+                   theme: str | None = None, touches: int = 4, model: Model | None = None) -> Campaign:
     if not 1 <= touches <= 12:
         raise ValueError("--touches must be between 1 and 12")
-    info = classify_title(persona)
-    outcome = OUTCOMES.get(info.function, OUTCOMES["other"])
-    theme = theme or outcome.split(",")[0]
-    where = f" in {industry}" if industry else ""
+    profile = ctx.profile
+    info = profile.titles.read(persona)
+    target = profile.persona_named(persona) or profile.persona_for(info.function, industry=industry)
+    outcomes = target.outcomes_text() if target else "the outcomes they own"
+    theme = theme or (target.headline if target else "the year's priorities")
+    values: dict[str, object] = {
+        "persona": persona, "roles": plural_role(persona), "where": f" in {industry}" if industry else "",
+        "theme": theme, "Theme": theme[:1].upper() + theme[1:], "outcomes": outcomes, "offer": profile.offer,
+        "customer": "", "proof": "", "line": "", "first_name": "", "sender": "",
+    }
     used_sentences: set[str] = set()
     used_studies: set[str] = set()
     result = Campaign(persona, industry, theme, [])
     for index, (day, channel) in enumerate(schedule(touches)):
         step = STEPS[index % len(STEPS)]
-        line, hit = "", None
+        line, hit, proof = "", None, None
         if step in ("proof", "second proof", "business case"):
-            line, hit = find_proof(retriever, industry=industry or "", function=info.function, exclude=used_studies)
-            line = line or ""
-            if hit:
-                used_studies.add(hit.ref)
+            proof = find_proof(retriever, profile, industry=industry or "", persona=target, exclude=used_studies)
+            if proof:
+                used_studies.add(proof.hit.ref)
+                hit = proof.hit
         elif step in ("problem", "questions"):
-            line, hit = _persona_line(retriever, persona=persona, theme=theme,
+            line, hit = _persona_line(retriever, persona=target, title=persona, theme=theme,
                                       want="question" if step == "questions" else "message", used=used_sentences)
-        subject, body = _touch(step, channel, persona=persona, theme=theme, outcome=outcome, where=where,
-                               line=line, hit=hit)
+        subject, body = _touch(step, channel, ctx, values=values, line=line, proof=proof)
         result.touches.append(Touch(day, channel, subject, body, [hit] if hit else []))
+    result.checks = campaign_checks(result, ctx)
     if model is not None:
-        _rewrite_with_model(result, model)
+        _rewrite_with_model(result, model, ctx)
     return result
 
 
-def _rewrite_with_model(campaign: Campaign, model: Model) -> None:
+def campaign_checks(campaign: "Campaign", ctx: Context) -> dict[str, object]:
+    """A sequence carries at least one cited number from a case study, and nothing pushy."""
+    from bot.services.proof import NUMBER
+
+    proof_touches = [t for t in campaign.touches
+                     if any(h.metadata.get("type") == "case_study" for h in t.hits) and NUMBER.search(t.body)]
+    pushy = sorted({p for t in campaign.touches for p in ctx.words("draft", "pushy") if p in t.body.lower()})
+    checks: dict[str, object] = {"proof_points": len(proof_touches), "pushy_phrases": pushy}
+    problems = []
+    if not proof_touches and len(campaign.touches) >= 2:
+        problems.append("no proof point: no case study with a number fits this persona or industry")
+    if pushy:
+        problems.append(f"pushy phrases: {', '.join(pushy)}")
+    checks["passed"] = not problems
+    checks["problems"] = problems
+    return checks
+
+
+def _rewrite_with_model(campaign: Campaign, model: Model, ctx: Context) -> None:
     """The model may rewrite each touch from the same material; any failure keeps the composed text."""
     rewritten = []
     for step, touch in enumerate(campaign.touches, start=1):
@@ -193,10 +243,11 @@ def _rewrite_with_model(campaign: Campaign, model: Model) -> None:
         except ModelUnavailable as exc:
             campaign.note = FALLBACK_NOTE.format(reason=exc)
             return
-        if any(p in body.lower() for p in PUSHY_PHRASES):
+        if any(p in body.lower() for p in ctx.words("draft", "pushy")):
             campaign.note = "The model's sequence did not pass the checks; the composed sequence is shown."
             return
         rewritten.append((subject, body))
     for touch, (subject, body) in zip(campaign.touches, rewritten):
         touch.subject, touch.body = subject, body
     campaign.engine = "model"
+    campaign.checks = campaign_checks(campaign, ctx)

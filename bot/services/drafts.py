@@ -1,42 +1,31 @@
 """Outreach to a senior stakeholder: their situation, their outcomes, one proof point, one question.
 
-Not a tour of product features and not "always be closing". Every draft, written by the composer or
-by a model, goes through the same checks; a model's failing draft is regenerated once, then flagged.
+Not a tour of product features and not "always be closing". The relationship decides the opening (no
+cold introduction to someone we are negotiating with; a renewal at risk opens with the problem). Every
+draft, written by the composer or by a model, goes through the same checks; a model's failing draft is
+regenerated once, then flagged. Outcomes, products and wording come from the seller profile and
+prompts/composer/draft.yaml.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 from bot.knowledge.accounts import Account, fold
 from bot.knowledge.retrieval import Hit, Retriever
-from bot.knowledge.titles import classify_title
 from bot.llm import FALLBACK_NOTE, Model, ModelUnavailable
-from bot.services.briefs import Member, build_committee
+from bot.profile import Persona, SellerProfile
+from bot.services.briefs import Member, build_committee, concerned, holds
+from bot.services.context import Context
+from bot.services.proof import Proof, find_proof
+from bot.services.relationship import Relationship, read_relationship
 from bot.services.signals import Trigger, find_triggers
-from bot.services.triage import OUTCOMES
+from bot.wording import article
 
 MAX_WORDS = 180
 MAX_FEATURES = 2
-PRODUCT_FEATURES = (
-    "demand forecasting", "forecasting engine", "inventory optimisation", "inventory optimization",
-    "spend analytics", "supplier spend analytics", "invoice matching", "three-way matching", "3-way matching",
-    "erp connector", "connectors", "dashboard", "machine learning", "ai-powered", "artificial intelligence",
-    "scenario planning", "what-if", "api", "mobile app", "workflow engine", "alerts",
-)
-PUSHY_PHRASES = (
-    "book a demo", "schedule a demo", "quick call", "hop on a call", "15 minutes", "15-minute", "act now",
-    "limited time", "sign today", "sign this week", "special discount", "don't miss", "buy now", "last chance",
-    "just checking in", "touch base", "close this quarter", "before the end of the quarter", "are you the right person",
-    "let's get something on the calendar", "free trial",
-)
-PERSONA_HINTS = {"finance": "CFO", "operations": "COO", "it": "CIO", "procurement": "CPO",
-                 "general_management": "CEO"}
-_NUMBER = re.compile(r"(\d[\d.,]*\s?(%|percent|days?|weeks?|months?|points?|pp|x\b|M\b|k\b|million|bn)|"
-                     r"(EUR|GBP|USD|€|£|\$)\s?\d[\d.,]*\s?(M|k|million|bn)?)", re.IGNORECASE)
 
 
 @dataclass
@@ -58,16 +47,20 @@ class Draft:
 
 # ---------------------------------------------------------------- checks
 
-def check_draft(body: str, *, senior_target: bool, trigger: Trigger | None, proof: str | None) -> dict[str, Any]:
+def check_draft(body: str, ctx: Context, *, senior_target: bool, trigger: Trigger | None, proof: Proof | None,
+                relationship: Relationship | None = None) -> dict[str, Any]:
     """What a sales leader would look at before letting this go out."""
     words = len(re.findall(r"\b[\w'’-]+\b", body))
     folded = body.lower()
-    features = sorted({f for f in PRODUCT_FEATURES if re.search(rf"\b{re.escape(f)}\b", folded)})
-    pushy = sorted({p for p in PUSHY_PHRASES if p in folded})
+    pattern = ctx.profile.product_patterns
+    features = sorted({m.group(0) for m in pattern.finditer(fold(body))}) if pattern else []
+    pushy = sorted({p for p in ctx.words("draft", "pushy") if p in folded})
+    cold = sorted({p for p in ctx.words("draft", "cold_intro") if p in folded})
     last = [line for line in body.strip().splitlines() if line.strip() and not line.strip().startswith("[")]
     question_close = any("?" in line for line in last[-3:])
     trigger_used = bool(trigger) and (trigger.phrase.lower() in folded or _shares_words(trigger.sentence, body))
-    proof_used = bool(proof) and any(n.group(0).strip().lower() in folded for n in _NUMBER.finditer(proof or ""))
+    proof_used = bool(proof) and any(n.lower() in folded for n in (proof.numbers if proof else []))
+    in_conversation = bool(relationship and relationship.in_conversation)
     checks = {
         "trigger_available": trigger is not None,
         "proof_available": proof is not None,
@@ -80,14 +73,17 @@ def check_draft(body: str, *, senior_target: bool, trigger: Trigger | None, proo
         "product_features": features,
         "pushy_phrases": pushy,
         "low_pressure_close": question_close and not pushy,
+        "relationship": relationship.state if relationship else None,
+        "cold_introduction": bool(cold) and in_conversation,
     }
     checks["passed"] = all((checks["under_word_limit"], senior_target, trigger_used or trigger is None,
-                            proof_used or proof is None, len(features) <= MAX_FEATURES, not pushy, question_close))
+                            proof_used, len(features) <= MAX_FEATURES, not pushy, question_close,
+                            not checks["cold_introduction"]))
     return checks
 
 
 def _shares_words(sentence: str, body: str) -> bool:
-    wanted = {w for w in re.findall(r"[a-z0-9/]{5,}", fold(sentence))}
+    wanted = set(re.findall(r"[a-z0-9/]{5,}", fold(sentence)))
     return len(wanted & set(re.findall(r"[a-z0-9/]{5,}", fold(body)))) >= 2
 
 
@@ -103,8 +99,12 @@ def failed_checks(checks: dict[str, Any]) -> list[str]:
         problems.append("not addressed to a senior stakeholder (CxO, VP or budget owner)")
     if checks.get("trigger_available", True) and not checks["trigger_used"]:
         problems.append("does not open with the trigger event")
-    if checks.get("proof_available", True) and not checks["proof_point"]:
+    if not checks.get("proof_available", True):
+        problems.append("no proof point: no case study with a number fits; add one to the content library")
+    elif not checks["proof_point"]:
         problems.append("the proof point's number is missing")
+    if checks.get("cold_introduction"):
+        problems.append(f"reads as a cold introduction, but the account is a {str(checks.get('relationship')).replace('_', ' ')}")
     if not checks["low_pressure_close"]:
         problems.append("does not end with a low-pressure question")
     return problems
@@ -120,14 +120,28 @@ class Target:
     level: str
     senior: bool
     note: str | None  # e.g. "the named contact is junior"
+    engaged: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "title": self.title, "level": self.level, "function": self.function}
 
 
-def choose_target(committee: list[Member], *, contact: str | None, persona: str | None) -> Target:
-    seniors = [m for m in committee if m.info.level in ("executive", "vp") or
-               (m.info.level == "director" and m.info.budget_authority)]
+def _target(member: Member, note: str | None = None) -> Target:
+    return Target(member.name, member.title, member.info.function, member.info.level, True, note, member.engaged)
+
+
+def _is_senior_target(member: Member) -> bool:
+    return member.info.level in ("executive", "vp") or (member.info.level == "director" and member.info.budget_authority)
+
+
+def choose_target(committee: list[Member], ctx: Context, *, contact: str | None, persona: str | None,
+                  triggers: list[Trigger] = ()) -> Target:  # type: ignore[assignment]
+    profile = ctx.profile
+    seniors = [m for m in committee if _is_senior_target(m)]
+
+    def say(key: str, **values: object) -> str:
+        return ctx.say("draft", key, **values)
+
     if contact:
         wanted = fold(contact)
         named = next((m for m in committee if fold(m.name) == wanted), None) or \
@@ -135,158 +149,174 @@ def choose_target(committee: list[Member], *, contact: str | None, persona: str 
         if named is None:
             raise LookupError(f"no contact called '{contact}' at this account; known: "
                               + ", ".join(m.name for m in committee[:8]))
-        if named.info.senior and (named.info.budget_authority or named.info.level in ("executive", "vp")):
-            return Target(named.name, named.title, named.info.function, named.info.level, True, None)
-        better = _best_senior(seniors, named.info.function)
-        note = (f"{named.label()} is {named.info.level.replace('_', ' ')} level without budget authority; "
-                "writing to them would be activity, not progress.")
+        if _is_senior_target(named):
+            return _target(named)
+        note = say("named_not_senior", name=named.label(), level=named.info.level.replace("_", " "))
+        better = _best_senior(seniors, named.info.function, profile)
         if better:
-            return Target(better.name, better.title, better.info.function, better.info.level, True,
-                          note + f" Proposed senior target instead: {better.label()}. Ask {named.name} for the introduction.")
-        role = PERSONA_HINTS.get(named.info.function, "CFO")
-        return Target(None, role, named.info.function if named.info.function in PERSONA_HINTS else "finance",
-                      "executive", True, note + f" No senior contact on file: address the {role}.")
+            return _target(better, note + " " + say("better_target", name=better.label(), reason=named.name))
+        fallback = profile.persona_for(named.info.function) or _economic_buyer(profile)
+        return Target(None, fallback.name, _first_function(fallback), "executive", True,
+                      note + " " + say("no_senior_contact", role=fallback.name))
     if persona:
-        info = classify_title(persona)
-        match = _best_senior([m for m in seniors if m.info.function == info.function], info.function)
+        wanted_persona = profile.persona_named(persona)
+        info = profile.titles.read(persona)
+        functions = list(wanted_persona.functions) if wanted_persona else [info.function]
+        match = _best_senior([m for m in seniors if m.info.function in functions], functions[0], profile)
         if match:
-            return Target(match.name, match.title, match.info.function, match.info.level, True, None)
+            return _target(match)
         level = info.level if info.level != "unknown" else "executive"
-        return Target(None, persona, info.function, level, info.senior or info.level == "unknown",
-                      f"No {persona} on file at this account: the draft is addressed to the role.")
-    best = _best_senior(seniors, None)
+        return Target(None, persona, functions[0], level, info.senior or info.level == "unknown",
+                      say("no_persona_on_file", role=persona))
+    # the person the news is about, then the economic buyer
+    for trigger in triggers:
+        member, _ = concerned(trigger, committee, profile)
+        if member is not None and _is_senior_target(member):
+            return _target(member)
+    best = _best_senior(seniors, None, profile)
     if best:
-        return Target(best.name, best.title, best.info.function, best.info.level, True, None)
-    return Target(None, "CFO", "finance", "executive", True, "No senior contact on file: addressed to the CFO.")
+        return _target(best)
+    buyer = _economic_buyer(profile)
+    return Target(None, buyer.name, _first_function(buyer), "executive", True,
+                  say("no_senior_contact", role=buyer.name))
 
 
-def _best_senior(seniors: list[Member], function: str | None) -> Member | None:
-    """Prefer the same function, then an unengaged economic buyer, then seniority."""
+def _economic_buyer(profile: SellerProfile) -> Persona:
+    return next((p for p in profile.personas if p.role == "economic_buyer"), None) or \
+        (profile.personas[0] if profile.personas else Persona(name="CEO", functions=("general_management",)))
+
+
+def _first_function(persona: Persona) -> str:
+    return persona.functions[0] if persona.functions else "general_management"
+
+
+def _best_senior(seniors: list[Member], function: str | None, profile: SellerProfile) -> Member | None:
+    """Prefer the same function, then the profile's persona priority (economic buyers first), then seniority."""
+    order = {f: rank for rank, p in enumerate(profile.personas) for f in reversed(p.functions)}
     ranked = sorted(seniors, key=lambda m: (function is not None and m.info.function != function,
-                                            m.info.function not in ("finance", "general_management", "operations"),
-                                            -m.info.seniority, m.name))
+                                            not any(holds(m, p) for p in profile.personas if p.role == "economic_buyer"),
+                                            order.get(m.info.function, 99), -m.info.seniority))
     return ranked[0] if ranked else None
 
 
-# ---------------------------------------------------------------- grounding
-
-def sentences_of(hit: Hit) -> list[str]:
-    """Plain sentences of a passage: markdown, bullets and the label line removed."""
-    text = hit.text.split("\n", 1)[-1]
-    # table rows ("| Inventory | 41 days | 29 days |") are not sentences a reader can follow
-    rows = [line for line in text.splitlines() if line.count("|") < 2]
-    body = re.sub(r"[*_#>`]+", "", "\n".join(rows))
-    lines = (" ".join(line.strip(" -•\t\"“”").split()) for line in body.splitlines())
-    return [s.strip(" \"“”") for line in lines for s in re.split(r"(?<=[.!?])\s+", line)
-            if len(s.split()) >= 6]
-
-
-def find_proof(retriever: Retriever, *, industry: str, function: str,
-               exclude: set[str] | None = None) -> tuple[str | None, Hit | None]:
-    """One case-study sentence with a number, same industry or persona first."""
-    persona = PERSONA_HINTS.get(function, "")
-    query = f"{industry} customer results {OUTCOMES.get(function, '')} {persona}"
-    hits = retriever.search(query, k=12, types=["case_study"])
-    best: tuple[float, str, Hit] | None = None
-    for hit in hits:
-        if exclude and hit.ref in exclude:
-            continue
-        industries = fold(str(hit.metadata.get("industries", "")))
-        personas = str(hit.metadata.get("personas", ""))
-        bonus = (0.3 if industry and fold(industry)[:6] in industries else 0.0) + \
-                (0.15 if persona and persona in personas else 0.0)
-        for sentence in sentences_of(hit):
-            numbers = _NUMBER.findall(sentence)
-            if numbers and 40 <= len(sentence) <= 260:
-                score = hit.score + bonus + 0.05 * min(len(numbers), 3)
-                if best is None or score > best[0]:
-                    best = (score, sentence, hit)
-    return (best[1], best[2]) if best else (None, None)
-
-
-def customer_name(title: str) -> str:
-    """'Marlow Home Retail releases GBP 41M ...' -> 'Marlow Home Retail' (the leading proper name)."""
-    head = title.split(":")[0]
-    words = []
-    for word in head.split():
-        if not (word[:1].isupper() or word in ("&", "de", "du", "von", "y")):
-            break
-        words.append(word)
-    return " ".join(words)
-
+# ---------------------------------------------------------------- composing
 
 def _first_name(name: str | None) -> str:
     return name.split()[0] if name else ""
 
 
-def compose_draft(*, account: dict[str, Any], target: Target, trigger: Trigger | None,
-                  proof: str | None, proof_hit: Hit | None) -> tuple[str, str]:
-    outcome = OUTCOMES.get(target.function, OUTCOMES["other"])
-    headline = outcome.split(",")[0]
-    greeting = f"Hi {_first_name(target.name)}," if target.name else "Hello,"
+def compose_draft(*, account: dict[str, Any], target: Target, trigger: Trigger | None, proof: Proof | None,
+                  relationship: Relationship, persona: Persona | None, ctx: Context) -> tuple[str, str]:
+    """Subject and body from prompts/composer/draft.yaml, chosen by the relationship."""
+    headline = persona.headline if persona else "the outcomes you own"
     company = str(account.get("name") or "your company")
-    if trigger:
-        opening = (f"With {trigger.phrase} at {company}, {headline} is likely getting more scrutiny than usual, "
-                   f"and the choices made in the next few months tend to set it for years.")
-        subject = f"{company}: {trigger.phrase} and {headline}"
+    industry = str(account.get("industry") or "").strip()
+    state = relationship.state
+    deal = str((relationship.deal or {}).get("name") or "the project")
+    values: dict[str, object] = {
+        "first_name": _first_name(target.name), "company": company, "trigger": trigger.phrase if trigger else "",
+        "headline": headline, "outcomes": persona.outcomes_text() if persona else "the outcomes they own",
+        "role": target.title or "leader", "role_article": article(target.title or "leader"),
+        "industry": industry.lower() if industry else "your industry", "deal": deal,
+        "problem_date": relationship.problem_date or "recently",
+        "offer": ctx.profile.offer, "seller": ctx.profile.seller,
+    }
+
+    def say(key: str, **extra: object) -> str:
+        return ctx.say("draft", key, **{**values, **extra})
+
+    # a prospect we are already talking to at senior level is in a conversation too
+    if state == "prospect" and target.engaged:
+        state = "open_opportunity"
+    key = "opening_" + state + ("_trigger" if trigger else "")
+    opening = say(key)
+    subject_key = "subject_" + state + ("_trigger" if trigger and ctx.wording["draft"].has(
+        "subject_" + state + "_trigger") else "")
+    subject = say(subject_key if ctx.wording["draft"].has(subject_key) else "subject_prospect")
+    if proof is None:
+        proof_line = ""
+    elif not proof.fits_industry and industry and proof.industry:
+        proof_line = say("proof_nearest", proof=proof.sentence, nearest_industry=proof.industry,
+                         industry=industry)
+    elif proof.customer and fold(proof.customer)[:8] not in fold(proof.sentence):
+        proof_line = say("proof_named", proof=proof.sentence, customer=proof.customer)
     else:
-        industry = str(account.get("industry") or "your industry").lower()
-        opening = (f"Many {industry} leaders we speak with are being asked to improve {headline} "
-                   f"without adding headcount.")
-        subject = f"{company}: {headline}"
-    middle = f"For a {target.title or 'leader'} that usually means {outcome}."
-    customer = customer_name(str(proof_hit.metadata.get("title", ""))) if proof_hit else ""
-    proof_line = f"One example: {proof}" if proof else ""
-    if proof and customer and fold(customer)[:8] not in fold(proof):
-        proof_line = f"One example from {customer}: {proof}"
-    question = (f"How are you weighing {headline} as {trigger.phrase} unfolds?" if trigger
-                else f"How are you approaching {headline} this year?")
-    body = "\n\n".join(p for p in (greeting, opening + " " + middle, proof_line,
-                                   question + " If useful, I can share what they changed first.",
-                                   "Best regards,\n[Your name]") if p)
+        proof_line = say("proof_plain", proof=proof.sentence)
+    if state == "at_risk":
+        question = say("question_at_risk")
+    elif state == "renewal":
+        question = say("question_renewal")
+    else:
+        question = say("question_trigger" if trigger else "question_plain")
+    greeting = say("greeting_named") if target.name else say("greeting_role")
+    body = "\n\n".join(p for p in (greeting, opening + " " + say("middle"), proof_line, question,
+                                   say("sign_off")) if p)
     return subject, body
 
 
-def draft_outreach(retriever: Retriever, account: Account, *, contact: str | None = None,
-                   persona: str | None = None, model: Model | None = None, today: date | None = None) -> Draft:
-    today = today or date.today()
+def draft_outreach(retriever: Retriever, account: Account, ctx: Context, *, contact: str | None = None,
+                   persona: str | None = None, model: Model | None = None) -> Draft:
+    profile = ctx.profile
     by_type = retriever.account_records_by_type(account.id)
     account_hits = by_type.get("account", [])
     account_record = account_hits[0].record if account_hits else {"name": account.name}
     activities = by_type.get("activity", [])
-    committee = build_committee(by_type.get("contact", []), activities, today)
-    target = choose_target(committee, contact=contact, persona=persona)
-    triggers = find_triggers(activities, today=today)
-    trigger = triggers[0] if triggers else None
-    proof, proof_hit = find_proof(retriever, industry=str(account_record.get("industry") or ""),
-                                  function=target.function)
+    committee = build_committee(by_type.get("contact", []), activities, ctx)
+    triggers = find_triggers(activities, profile=profile, today=ctx.date)
+    target = choose_target(committee, ctx, contact=contact, persona=persona, triggers=triggers)
+    trigger = _trigger_for(target, committee, triggers, ctx)
+    deals = [h.record | {"source": h.ref} for h in by_type.get("opportunity", [])]
+    relationship = read_relationship(deals, [h.record | {"ref": h.ref} for h in activities], ctx)
+    target_persona = profile.persona_for(target.function, industry=str(account_record.get("industry") or ""))
+    proof = find_proof(retriever, profile, industry=str(account_record.get("industry") or ""),
+                       persona=target_persona)
 
     hits = list(account_hits)
     if trigger:
         hits += [h for h in activities if h.ref == trigger.ref]
-    if proof_hit:
-        hits.append(proof_hit)
-    rationale = _rationale(target, trigger, proof_hit)
+    if proof:
+        hits.append(proof.hit)
+    rationale = _rationale(target, trigger, proof, relationship, target_persona, account_record, ctx)
     subject, body = compose_draft(account=account_record, target=target, trigger=trigger, proof=proof,
-                                  proof_hit=proof_hit)
-    checks = check_draft(body, senior_target=target.senior, trigger=trigger, proof=proof)
+                                  relationship=relationship, persona=target_persona, ctx=ctx)
+    checks = check_draft(body, ctx, senior_target=target.senior, trigger=trigger, proof=proof,
+                         relationship=relationship)
     draft = Draft(target.as_dict(), subject, body, rationale, checks, hits)
+    if not checks["passed"] and model is None:
+        draft.note = "Flagged: " + "; ".join(failed_checks(checks)) + "."
     if model is not None:
-        _draft_with_model(draft, model, account_record, target, trigger, proof)
+        _draft_with_model(draft, model, account_record, target, trigger, proof, relationship, target_persona, ctx)
     return draft
 
 
-def _rationale(target: Target, trigger: Trigger | None, proof_hit: Hit | None) -> str:
-    parts = []
-    if target.note:
-        parts.append(target.note)
-    who = target.name or f"the {target.title}"
-    parts.append(f"Written to {who} ({target.level}, {target.function.replace('_', ' ')}): "
-                 f"they own {OUTCOMES.get(target.function, OUTCOMES['other'])}.")
-    parts.append(f"Opens with {trigger.phrase} (our notes, {trigger.date}: \"{trigger.sentence}\")." if trigger
-                 else "No trigger event in the account's recent history: opens with the industry's pressure instead.")
-    if proof_hit:
-        parts.append(f"Proof point from {proof_hit.metadata.get('title')}.")
+def _trigger_for(target: Target, committee: list[Member], triggers: list[Trigger], ctx: Context) -> Trigger | None:
+    """The trigger about the person we write to, else the account's strongest one."""
+    for trigger in triggers:
+        member, _ = concerned(trigger, committee, ctx.profile)
+        if member is not None and member.name == target.name:
+            return trigger
+    return triggers[0] if triggers else None
+
+
+def _rationale(target: Target, trigger: Trigger | None, proof: Proof | None, relationship: Relationship,
+               persona: Persona | None, account: dict[str, Any], ctx: Context) -> str:
+    def say(key: str, **values: object) -> str:
+        return ctx.say("draft", key, **values)
+
+    parts = [target.note] if target.note else []
+    parts.append(say("rationale_target", name=target.name or f"the {target.title}", level=target.level,
+                     function=target.function.replace("_", " "),
+                     outcomes=persona.outcomes_text() if persona else "the outcomes they own"))
+    parts.append(say("rationale_relationship", kind=relationship.label, reason=relationship.reason))
+    parts.append(say("rationale_trigger", trigger=trigger.phrase, problem_date=trigger.date, reason=trigger.sentence)
+                 if trigger else say("rationale_no_trigger"))
+    if proof is None:
+        parts.append(say("rationale_no_proof"))
+    elif not proof.fits_industry and account.get("industry") and proof.industry:
+        parts.append(say("rationale_proof_nearest", industry=account.get("industry"), nearest_industry=proof.industry,
+                         customer=proof.customer or proof.hit.metadata.get("title")))
+    else:
+        parts.append(say("rationale_proof", customer=proof.hit.metadata.get("title")))
     return " ".join(parts)
 
 
@@ -298,14 +328,17 @@ def parse_email(text: str) -> tuple[str, str]:
 
 
 def _draft_with_model(draft: Draft, model: Model, account: dict[str, Any], target: Target,
-                      trigger: Trigger | None, proof: str | None) -> None:
+                      trigger: Trigger | None, proof: Proof | None, relationship: Relationship,
+                      persona: Persona | None, ctx: Context) -> None:
     """The model writes; the same checks judge it; one retry with the failures named, then flag."""
     values = {
         "recipient": f"{target.name or 'the ' + target.title} — {target.title} at {account.get('name')}",
-        "account_situation": f"{account.get('name')}: {account.get('industry') or ''}, {account.get('country') or ''}",
+        "account_situation": f"{account.get('name')}: {account.get('industry') or ''}, {account.get('country') or ''}; "
+                             f"relationship: {relationship.label} ({relationship.reason})",
         "trigger": trigger.phrase + f" (from our notes: {trigger.sentence})" if trigger else "none known",
-        "outcomes": OUTCOMES.get(target.function, OUTCOMES["other"]),
-        "proof_point": proof or "none",
+        "outcomes": persona.outcomes_text() if persona else "the outcomes they own",
+        "proof_point": (f"{proof.customer}: {proof.sentence}" if proof and proof.customer else
+                        proof.sentence if proof else "none"),
         "sender_note": target.note or "none",
     }
     feedback = ""
@@ -315,7 +348,8 @@ def _draft_with_model(draft: Draft, model: Model, account: dict[str, Any], targe
         except ModelUnavailable as exc:
             draft.note = FALLBACK_NOTE.format(reason=exc)
             return
-        checks = check_draft(body, senior_target=target.senior, trigger=trigger, proof=proof)
+        checks = check_draft(body, ctx, senior_target=target.senior, trigger=trigger, proof=proof,
+                             relationship=relationship)
         if checks["passed"] or attempt == 2:
             draft.subject, draft.body, draft.checks, draft.engine = subject, body, checks, "model"
             checks["regenerated"] = attempt == 2

@@ -63,7 +63,7 @@ def load_titles(path: Path = EVALS / "titles.csv") -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def evaluate_triage(rows: list[dict[str, str]]) -> dict[str, Any]:
+def evaluate_triage(rows: list[dict[str, str]], ctx: Any) -> dict[str, Any]:
     """Title level/function accuracy, verdict accuracy, precision and recall of not_worth_chasing."""
     from bot.services.triage import Lead, judge
 
@@ -76,7 +76,7 @@ def evaluate_triage(rows: list[dict[str, str]]) -> dict[str, Any]:
     for row in rows:
         lead = Lead(name="eval", title=row["title"], score=number(row.get("score", "")),
                     page_views=number(row.get("page_views", "")), form_submissions=number(row.get("form_submissions", "")))
-        verdict = judge(lead)
+        verdict = judge(lead, ctx)
         level_ok += verdict.title.level == row["level"]
         function_ok += verdict.title.function == row["function"]
         verdict_ok += verdict.verdict == row["verdict"]

@@ -15,32 +15,13 @@ from typing import Any
 
 from bot.knowledge.crm import age_in_days, read_crm_file
 from bot.knowledge.documents import LoadError
-from bot.knowledge.titles import BUYING_FUNCTIONS, TitleInfo, classify_title
+from bot.knowledge.titles import TitleInfo
+from bot.profile import SellerProfile, Thresholds, join_words
+from bot.services.context import Context
 
 VERDICTS = ("pursue", "nurture", "not_worth_chasing")
-RECENT_DAYS = 90
 ACTIVITY_AS_VIEW = {"web visit", "website visit", "page view", "visit", "email open", "email click"}
 ACTIVITY_AS_FORM = {"content download", "download", "webinar", "form submission", "form", "event", "whitepaper"}
-
-# What a senior person in each function is measured on: the business message, not features.
-OUTCOMES = {
-    "finance": "working capital, forecast accuracy and cost",
-    "operations": "service levels, inventory and on-time delivery",
-    "it": "integration effort, security and total cost of ownership",
-    "procurement": "spend under management, supplier risk and savings",
-    "general_management": "margin, growth and execution of the strategy",
-    "sales": "revenue predictability",
-    "marketing": "pipeline contribution",
-    "hr": "workforce cost and productivity",
-    "engineering": "time to market and quality",
-    "other": "the business outcomes they own",
-}
-ROLE_TO_FIND = {
-    "finance": "the CFO or finance director",
-    "operations": "the COO or VP Operations",
-    "it": "the CIO or IT director",
-    "procurement": "the CPO or head of procurement",
-}
 
 
 @dataclass(frozen=True)
@@ -125,80 +106,92 @@ class TriageResult:
         return result
 
 
-def engagement_of(lead: Lead, today: date) -> tuple[str, str]:
-    """(hot|warm|cold, the figures behind it). Old activity cools a lead down."""
+def engagement_of(lead: Lead, today: date, profile: SellerProfile) -> tuple[str, str]:
+    """(hot|warm|cold, the figures behind it); thresholds and the window come from the seller profile.
+
+    Old activity cools a lead down.
+    """
+    rules = profile.engagement
     figures = [f"{label} {value:g}" for label, value in
                (("score", lead.score), ("page views", lead.page_views), ("form submissions", lead.form_submissions))
                if value is not None]
     score, views, forms = lead.score or 0, lead.page_views or 0, lead.form_submissions or 0
-    if score >= 70 or views >= 25 or forms >= 3:
-        level = "hot"
-    elif score >= 40 or views >= 8 or forms >= 1:
-        level = "warm"
-    else:
-        level = "cold"
+
+    def reaches(t: Thresholds) -> bool:
+        return score >= t.score or views >= t.page_views or forms >= t.form_submissions
+
+    level = "hot" if reaches(rules.hot) else "warm" if reaches(rules.warm) else "cold"
     age = age_in_days(lead.last_activity, today)
     if age is not None:
         figures.append(f"last active {age} days ago")
-        if age > RECENT_DAYS and level != "cold":
+        if age > rules.window_days and level != "cold":
             level = "warm" if level == "hot" else "cold"
     return level, ", ".join(figures) or "no engagement data"
 
 
-def judge(lead: Lead, *, seniors: Sequence[SeniorContact] = (), today: date | None = None) -> LeadVerdict:
-    today = today or date.today()
-    info = classify_title(lead.title)
-    engagement, figures = engagement_of(lead, today)
+def judge(lead: Lead, ctx: Context, *, seniors: Sequence[SeniorContact] = ()) -> LeadVerdict:
+    """The contract's default policy: fit from the title, engagement apart, and engagement never promotes."""
+    profile = ctx.profile
+    info = profile.titles.read(lead.title)
+    engagement, figures = engagement_of(lead, ctx.date, profile)
+    engaged = engagement in ("hot", "warm")
     who = lead.name
-    level_text = f"{info.level.replace('_', ' ')}" + (f" in {info.function.replace('_', ' ')}" if info.function != "other" else "")
-    reasons = [f"Title '{lead.title or '—'}' reads as {level_text} ({info.why})."]
-    outcome = OUTCOMES.get(info.function, OUTCOMES["other"])
 
-    if info.level in ("executive", "vp") or (info.level == "director" and info.budget_authority):
+    def say(key: str, **values: object) -> str:
+        return ctx.say("triage", key, **values)
+
+    level_text = info.level.replace("_", " ") + (
+        f" in {info.function.replace('_', ' ')}" if info.function != "other" else "")
+    reasons = [say("reason_title", title=lead.title or "—", level_text=level_text, why=info.why)]
+    persona = profile.persona_for(info.function)
+    outcomes = persona.outcomes_text() if persona else "the outcomes they own"
+    introduction = _introduction(info, seniors, ctx)
+    buying = profile.is_buying_function(info.function)
+
+    if info.level == "executive" or (info.level in ("vp", "director") and buying):
         verdict = "pursue"
-        reasons.append("Owns or directly influences budget for an initiative like ours.")
-        if engagement == "cold":
-            reasons.append(f"Low marketing engagement ({figures}) does not matter: senior buyers research alone.")
-        else:
-            reasons.append(f"Engagement {engagement} ({figures}).")
-        next_move = (f"Reach {who} top-down: open with the account's situation or a recent trigger event and "
-                     f"the impact on {outcome}; offer one proof point from a similar customer and ask a question, "
-                     "not for a meeting slot.")
-    elif info.level in ("manager", "director") or (info.level == "unknown" and (lead.score or 0) >= 50):
+        reasons.append(say("reason_budget"))
+        reasons.append(say("reason_cold_senior", figures=figures) if not engaged
+                       else say("reason_engagement", engagement=engagement, figures=figures))
+        next_move = say("move_pursue", who=who, outcomes=outcomes)
+    elif info.level in ("vp", "director"):
+        verdict = "nurture"
+        reasons.append(say("reason_not_buying_function"))
+        next_move = say("move_point_to_owner", who=who, introduction=introduction)
+    elif info.level == "manager" and engaged:
+        verdict = "nurture"
+        reasons.append(say("reason_champion"))
+        reasons.append(say("reason_engagement", engagement=engagement, figures=figures))
+        next_move = say("move_champion", who=who, introduction=introduction)
+    elif info.level in ("individual", "unknown") and engaged:
         verdict = "nurture"
         if info.level == "unknown":
-            reasons.append(f"Engaged ({figures}) but the title does not say who they are.")
-            next_move = f"Qualify first: find out {who}'s role and who owns the budget before any sales time."
+            reasons.append(say("reason_unknown", figures=figures))
+            next_move = say("move_qualify", who=who)
         else:
-            reasons.append("Can champion or evaluate, but does not sign for an unbudgeted initiative.")
-            reasons.append(f"Engagement {engagement} ({figures}).")
-            next_move = (f"Keep {who} close as a potential champion: learn the initiative and its sponsor, "
-                         f"then {_introduction(info, seniors)}.")
+            reasons.append(say("reason_way_in", figures=figures))
+            next_move = say("move_way_in", who=who, introduction=introduction)
     else:
         verdict = "not_worth_chasing"
-        if info.level == "unknown":
-            activity = "little engagement" if engagement == "cold" else f"{engagement} engagement"
-            reasons.append(f"No usable title, {activity} ({figures}) and a score under 50: nothing says they can buy.")
+        if info.level == "junior":
+            reasons.append(say("reason_no_budget"))
+            if engaged:
+                reasons.append(say("reason_research", figures=figures))
+            next_move = say("move_bottom_up", who=who, introduction=introduction)
         else:
-            reasons.append("No budget authority: cannot fund an unbudgeted initiative.")
-        if engagement in ("hot", "warm") and info.level != "unknown":
-            reasons.append(f"High activity ({figures}) is research, not buying power.")
-            next_move = (f"Don't chase {who}. Go bottom-up: use their interest to learn what initiative they are "
-                         f"researching and for whom, then {_introduction(info, seniors)}.")
-        else:
-            next_move = "No sales time: leave in marketing nurture."
+            reasons.append(say("reason_barely", figures=figures))
+            next_move = say("move_nurture_only")
     return LeadVerdict(lead, info, engagement, verdict, reasons, next_move)
 
 
-def _introduction(info: TitleInfo, seniors: Sequence[SeniorContact]) -> str:
+def _introduction(info: TitleInfo, seniors: Sequence[SeniorContact], ctx: Context) -> str:
     """Name the account's senior people when the CRM knows them, else the role to find."""
-    ranked = sorted(seniors, key=lambda s: (s.function != info.function, s.function not in BUYING_FUNCTIONS,
+    profile = ctx.profile
+    ranked = sorted(seniors, key=lambda s: (s.function != info.function, not profile.is_buying_function(s.function),
                                              -_rank(s.level)))
     if ranked:
-        names = " or ".join(s.label() for s in ranked[:2])
-        return f"ask for an introduction to {names}"
-    role = ROLE_TO_FIND.get(info.function, "the executive who owns the budget (CFO, COO or CIO)")
-    return f"ask for an introduction to {role} (no senior contact on file yet)"
+        return ctx.say("triage", "introduction_named", names=join_words([s.label() for s in ranked[:2]], "or"))
+    return ctx.say("triage", "introduction_role", role=profile.role_to_find(info.function))
 
 
 def _rank(level: str) -> int:
@@ -210,9 +203,7 @@ def _rank(level: str) -> int:
 SeniorLookup = Callable[[str], Sequence[SeniorContact]]
 
 
-def triage_leads(leads: Iterable[Lead], *, seniors_for: SeniorLookup | None = None,
-                 today: date | None = None) -> TriageResult:
-    today = today or date.today()
+def triage_leads(leads: Iterable[Lead], ctx: Context, *, seniors_for: SeniorLookup | None = None) -> TriageResult:
     cache: dict[str, Sequence[SeniorContact]] = {}
     verdicts = []
     for lead in leads:
@@ -221,30 +212,30 @@ def triage_leads(leads: Iterable[Lead], *, seniors_for: SeniorLookup | None = No
             if lead.account_id not in cache:
                 cache[lead.account_id] = seniors_for(lead.account_id)
             seniors = cache[lead.account_id]
-        verdicts.append(judge(lead, seniors=seniors, today=today))
+        verdicts.append(judge(lead, ctx, seniors=seniors))
     order = {name: index for index, name in enumerate(VERDICTS)}
     verdicts.sort(key=lambda v: (order[v.verdict], -v.title.seniority, v.lead.name))
     return TriageResult(verdicts)
 
 
-def senior_contacts(retriever: Any, account_id: str) -> list[SeniorContact]:
+def senior_contacts(retriever: Any, account_id: str, profile: SellerProfile) -> list[SeniorContact]:
     """The account's senior people on file (executive, VP, director with budget)."""
-    return seniors_among(retriever.account_records(account_id, "contact"))
+    return seniors_among(retriever.account_records(account_id, "contact"), profile)
 
 
-def seniors_among(records: list[Any]) -> list[SeniorContact]:
+def seniors_among(records: list[Any], profile: SellerProfile) -> list[SeniorContact]:
     found = []
     for hit in records:
         if hit.metadata.get("type") != "contact":
             continue
         record = hit.record
-        info = classify_title(str(record.get("title") or ""))
+        info = profile.titles.read(str(record.get("title") or ""))
         if info.level in ("executive", "vp") or (info.level == "director" and info.budget_authority):
             found.append(SeniorContact(str(record.get("name")), str(record.get("title")), info.function, info.level))
     return found
 
 
-def triage_file(path: Path, *, retriever: Any | None = None, today: date | None = None) -> TriageResult:
+def triage_file(path: Path, ctx: Context, *, retriever: Any | None = None) -> TriageResult:
     """A marketing-automation export (HubSpot, Marketo, Salesforce leads) as it comes."""
     parsed = read_crm_file(path, str(path), role="lead")
     leads = []
@@ -254,15 +245,15 @@ def triage_file(path: Path, *, retriever: Any | None = None, today: date | None 
             account = retriever.resolve_account(str(record["company"])).account
         leads.append(Lead.from_record(record, account_id=account.id if account else None,
                                       account_name=account.name if account else None))
-    result = triage_leads(leads, seniors_for=(lambda a: senior_contacts(retriever, a)) if retriever else None,
-                          today=today)
+    result = triage_leads(leads, ctx, seniors_for=(lambda a: senior_contacts(retriever, a, ctx.profile))
+                          if retriever else None)
     result.errors = parsed.errors
     return result
 
 
-def account_leads(records: list[Any], account_id: str, account_name: str, today: date | None = None) -> list[Lead]:
+def account_leads(records: list[Any], account_id: str, account_name: str, ctx: Context) -> list[Lead]:
     """An account's CRM contacts (engagement from their activities) and its marketing leads."""
-    today = today or date.today()
+    today, window = ctx.date, ctx.profile.engagement.window_days
     activity: dict[str, list[dict[str, Any]]] = {}
     for hit in records:
         if hit.metadata.get("type") == "activity":
@@ -277,7 +268,7 @@ def account_leads(records: list[Any], account_id: str, account_name: str, today:
             leads.append(Lead.from_record(record, account_id=account_id, account_name=account_name))
         elif kind == "contact":
             done = [a for a in activity.get(str(record.get("id")), [])
-                    if (age_in_days(str(a.get("date") or ""), today) or 10**6) <= RECENT_DAYS]
+                    if (age_in_days(str(a.get("date") or ""), today) or 10**6) <= window]
             kinds = [str(a.get("type") or "").lower() for a in done]
             views = sum(1 for k in kinds if k in ACTIVITY_AS_VIEW)
             forms = sum(1 for k in kinds if k in ACTIVITY_AS_FORM)
@@ -302,11 +293,11 @@ def _dedupe(leads: list[Lead]) -> list[Lead]:
     return list(seen.values())
 
 
-def triage_account(retriever: Any, account_id: str, account_name: str, today: date | None = None, *,
+def triage_account(retriever: Any, account_id: str, account_name: str, ctx: Context, *,
                    records: list[Any] | None = None) -> TriageResult:
     """`records`: the account's records when the caller (the brief) already has them."""
     records = records if records is not None else retriever.account_records(account_id)
-    leads = account_leads(records, account_id, account_name, today)
-    seniors = seniors_among(records)
-    return triage_leads(leads, seniors_for=lambda _: seniors, today=today)
+    leads = account_leads(records, account_id, account_name, ctx)
+    seniors = seniors_among(records, ctx.profile)
+    return triage_leads(leads, ctx, seniors_for=lambda _: seniors)
 

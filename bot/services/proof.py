@@ -1,0 +1,117 @@
+"""Proof points: one sentence with a number from a case study that fits the persona and industry.
+
+A case study matches on its front matter (`industries`, `personas`) or, for documents without it
+(text, HTML, PDF), on the industries and personas of the seller profile named in its text. When no
+case study is in the buyer's industry, the nearest one is used and said plainly.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.knowledge.accounts import fold
+from bot.knowledge.retrieval import Hit, Retriever
+from bot.profile import Persona, SellerProfile
+
+NUMBER = re.compile(r"(\d[\d.,]*\s?(%|percent|days?|weeks?|months?|hours?|points?|pp|x\b|M\b|k\b|million|bn|billion)|"
+                    r"(EUR|GBP|USD|CHF|€|£|\$)\s?\d[\d.,]*\s?(M|k|million|bn)?|"
+                    r"\bfrom \d[\d.,]* to \d[\d.,]*)", re.IGNORECASE)
+
+
+# a result reads as a change ("from 84% to 96%", "down 22%", "saved EUR 2.4M"); a profile of the
+# customer ("1,100 employees, EUR 640M revenue") has numbers but proves nothing
+_RESULT = re.compile(r"\b(from\b.*\bto\b|down|up|cut|cuts|saved|saves|saving|reduc\w*|releas\w*|fell|rose|improv\w*|"
+                     r"increas\w*|decreas\w*|lower\w*|faster|fewer|halv\w*|doubl\w*|grew|gain\w*|avoid\w*)\b|"
+                     r"[-+−]\s?\d", re.IGNORECASE)
+_PROFILE = re.compile(r"\b(employees|staff|headcount|revenue|turnover|founded|headquartered|stores|plants|sites|"
+                      r"beds|locations)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Proof:
+    sentence: str
+    hit: Hit
+    customer: str
+    industry: str  # the case study's industry, "" when it does not say
+    fits_industry: bool
+    fits_persona: bool
+
+    @property
+    def numbers(self) -> list[str]:
+        return [m.group(0).strip() for m in NUMBER.finditer(self.sentence)]
+
+
+def sentences_of(hit: Hit) -> list[str]:
+    """Plain sentences of a passage: markdown, bullets, table rows and the label line removed."""
+    text = hit.text.split("\n", 1)[-1]
+    rows = [line for line in text.splitlines() if line.count("|") < 2]
+    body = re.sub(r"[*_#>`]+", "", "\n".join(rows))
+    lines = (" ".join(line.strip(" -•\t\"“”").split()) for line in body.splitlines())
+    return [s.strip(" \"“”") for line in lines for s in re.split(r"(?<=[.!?])\s+", line)
+            if len(s.split()) >= 6]
+
+
+def customer_name(title: str) -> str:
+    """'Marlow Home Retail releases GBP 41M ...' -> 'Marlow Home Retail' (the leading proper name)."""
+    head = re.split(r"[:|–—-]\s", title)[0]
+    head = re.sub(r"^(case study|customer story|success story|etude de cas|fallstudie|caso de exito)\s*[:\-–]?\s*",
+                  "", head, flags=re.IGNORECASE)
+    words = []
+    for word in head.split():
+        if not (word[:1].isupper() or word in ("&", "de", "du", "von", "y", "and")):
+            break
+        words.append(word)
+    while words and words[-1] in ("&", "de", "du", "von", "y", "and"):
+        words.pop()
+    return " ".join(words)
+
+
+def industries_of(hit: Hit, profile: SellerProfile, document: str = "") -> list[str]:
+    """Front matter's `industries`, else the profile's industries the whole document names."""
+    declared = [i.strip() for i in str(hit.metadata.get("industries") or "").split(",") if i.strip()]
+    if declared:
+        return declared
+    text = fold(f"{hit.metadata.get('title', '')} {document or hit.text}")
+    return [i for i in profile.industries if fold(i) and re.search(rf"\b{re.escape(fold(i))}\b", text)]
+
+
+def _fits_persona(hit: Hit, persona: Persona | None) -> bool:
+    if persona is None:
+        return False
+    names = {fold(n) for n in (persona.name, *persona.titles)}
+    declared = {fold(p) for p in str(hit.metadata.get("personas") or "").split(",") if p.strip()}
+    if declared:
+        return bool(names & declared)
+    text = f" {fold(hit.text)} "
+    return any(f" {n} " in text for n in names if n)
+
+
+def find_proof(retriever: Retriever, profile: SellerProfile, *, industry: str, persona: Persona | None,
+               exclude: set[str] | None = None) -> Proof | None:
+    """The best sentence with a number: same industry first, then the persona, then how clear the number is."""
+    outcomes = " ".join(persona.outcomes) if persona else ""
+    query = f"{industry} customer results {outcomes} {persona.name if persona else ''}".strip()
+    hits = retriever.search(query, k=48, types=["case_study"])
+    library = retriever.content_slice()
+    wanted = fold(industry)
+    best: tuple[float, Proof] | None = None
+    for hit in hits:
+        if exclude and hit.ref in exclude:
+            continue
+        industries = industries_of(hit, profile, library.source_text(str(hit.metadata.get("source"))))
+        fits_industry = bool(wanted) and any(fold(i) == wanted or wanted in fold(i) or fold(i) in wanted
+                                             for i in industries)
+        fits_persona = _fits_persona(hit, persona)
+        customer = customer_name(str(hit.metadata.get("title", "")))
+        for sentence in sentences_of(hit):
+            numbers = NUMBER.findall(sentence)
+            if not numbers or not 40 <= len(sentence) <= 260:
+                continue
+            score = hit.score + (0.5 if fits_industry else 0.0) + (0.2 if fits_persona else 0.0) \
+                + 0.05 * min(len(numbers), 3) + (0.2 if _RESULT.search(sentence) else 0.0) \
+                - (0.3 if _PROFILE.search(sentence) and not _RESULT.search(sentence) else 0.0)
+            if best is None or score > best[0]:
+                best = (score, Proof(sentence, hit, customer, industries[0] if industries else "",
+                                     fits_industry, fits_persona))
+    return best[1] if best else None
