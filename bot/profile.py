@@ -81,6 +81,7 @@ class Engagement(_Strict):
     warm: Thresholds = Thresholds(score=40, page_views=8, form_submissions=1)
     two_way: tuple[str, ...] = ()
     one_way: tuple[str, ...] = ()
+    one_way_notes: tuple[str, ...] = ()
 
 
 class Stages(_Strict):

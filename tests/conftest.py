@@ -142,3 +142,19 @@ def as_of_the_sample_date(monkeypatch: pytest.MonkeyPatch) -> None:
     from fake_openai import freeze_today
 
     freeze_today(monkeypatch)
+
+
+@pytest.fixture
+def ctx():  # noqa: ANN201 - bot.services.context.Context
+    """The sample seller's profile and wording, "today" fixed at the sample CRM's date."""
+    from fake_openai import make_ctx
+
+    return make_ctx()
+
+
+@pytest.fixture
+def generic_ctx():  # noqa: ANN201
+    """No seller profile: the generic defaults only."""
+    from fake_openai import make_ctx
+
+    return make_ctx(None)

@@ -365,3 +365,11 @@ def freeze_today(monkeypatch: pytest.MonkeyPatch, today: date = SAMPLE_TODAY) ->
 
     for module in ("bot.services.briefs", "bot.services.drafts", "bot.services.triage", "bot.services.signals"):
         monkeypatch.setattr(importlib.import_module(module), "date", _Today)
+
+
+def make_ctx(knowledge: Path | None = SAMPLE_KNOWLEDGE, today: date = SAMPLE_TODAY) -> Any:
+    """A service Context: the seller profile beside `knowledge` (None: generic defaults), the wording
+    files, and "today" fixed to `today`."""
+    from bot.services.context import default_context
+
+    return default_context(knowledge, today=today)

@@ -6,6 +6,7 @@ committee should hold, what each persona cares about and the wording come from t
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,8 @@ from bot.services.signals import Trigger, find_triggers
 from bot.services.triage import triage_account
 from bot.wording import count_noun
 
+_ATTENDEES = re.compile(r"\b(?:attendees|participants|present|teilnehmer(?:innen)?|anwesend|participantes|"
+                        r"asistentes|presentes)\s*:\s*([^.;\n]+)", re.IGNORECASE)
 AVERAGE_COMMITTEE = 5.4  # people in a typical B2B buying decision
 ROLE_NAMES = {"economic_buyer": "economic buyer", "functional_executive": "functional executive",
               "technical": "technical buyer", "procurement": "procurement", "user": "user"}
@@ -97,14 +100,27 @@ def build_committee(contacts: list[Hit], activities: list[Hit], ctx: Context) ->
     window = profile.engagement.window_days
     two_way: dict[str, bool] = {}
     recent: dict[str, list[str]] = {}
+    names = {str(h.record.get("id")): fold(str(h.record.get("name") or "")) for h in contacts}
+    unanswered = phrase_pattern(profile.engagement.one_way_notes)
     for hit in activities:
         record = hit.record
         age = age_in_days(str(record.get("date") or ""), ctx.date)
         kind = str(record.get("type") or "")
         if kind not in two_way:
             two_way[kind] = is_two_way(kind, profile)
-        if record.get("contact_id") and age is not None and 0 <= age <= window and two_way[kind]:
-            recent.setdefault(str(record["contact_id"]), []).append(str(record["date"]))
+        if age is None or not 0 <= age <= window or not two_way[kind]:
+            continue
+        said = fold(" ".join(str(record.get(k) or "") for k in ("subject", "description")))
+        if unanswered.search(said):
+            continue
+        present = {str(record["contact_id"])} if record.get("contact_id") else set()
+        # a meeting note's attendee list had those people in the room; a name merely mentioned did not
+        attendees = _ATTENDEES.search(str(record.get("description") or ""))
+        if attendees:
+            listed = f" {fold(attendees.group(1))} "
+            present |= {cid for cid, name in names.items() if name and f" {name} " in listed}
+        for contact_id in present:
+            recent.setdefault(contact_id, []).append(str(record["date"]))
     members = []
     for hit in contacts:
         record = hit.record
