@@ -213,3 +213,12 @@ def test_lead_verdicts_match_a_sales_managers_reading(seller: Seller) -> None:
     accuracy = 1 - len(wrong) / max(len(rows), 1)
     # titles are issue 10's work; verdicts here must already be right for nine leads in ten
     assert accuracy >= 0.9, "\n".join(wrong)
+
+
+def test_ingest_reports_each_known_problem_with_file_and_line(seller: Seller) -> None:
+    errors = [(e.file, e.line, e.error) for e in seller.sample.report.errors]
+    expected = seller.labels.get("known_problems", [])
+    for problem in expected:
+        assert any(f == problem["file"] and line == problem["line"] and problem["says"] in error
+                   for f, line, error in errors), (problem, errors)
+    assert len(errors) == len(expected), errors

@@ -1,0 +1,80 @@
+"""Figures on every sample seller (tests/sellers/*.yaml): drafts with a cited proof point, drafts whose
+trigger comes from the account's own history, campaigns with a proof point, brief latency without a model.
+
+    .venv/bin/python bench/seller_bench.py [--runs 5]
+
+Uses the bundled local embedding model (as `make run` does); prints one block per seller.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=5, help="brief timings per account")
+    args = parser.parse_args()
+
+    from bot.cli import run_ingest
+    from bot.runtime import build_services
+    from bot.services.briefs import build_brief
+    from bot.services.campaigns import build_campaign
+    from bot.services.context import Context, Today
+    from bot.services.drafts import draft_outreach
+    from bot.settings import load_settings
+
+    for labels_path in sorted((REPO / "tests" / "sellers").glob("*.yaml")):
+        labels = yaml.safe_load(labels_path.read_text(encoding="utf-8"))
+        with tempfile.TemporaryDirectory() as folder:
+            settings = load_settings(env_file=None, chroma_path=Path(folder) / "chroma",
+                                     knowledge_path=REPO / labels["knowledge"])
+            services = build_services(settings)
+            started = time.perf_counter()
+            report = run_ingest(services, [], show_progress=False)
+            ingest_s = time.perf_counter() - started
+            as_of = labels["as_of"] if isinstance(labels["as_of"], date) else date.fromisoformat(labels["as_of"])
+            ctx = Context(services.profile, services.wording, Today(as_of, "setting"))
+            accounts = [services.retriever.resolve_account(a["name"]).account for a in labels["accounts"]]
+            drafts = [draft_outreach(services.retriever, a, ctx).as_dict() for a in accounts if a]
+            with_proof = sum(1 for d in drafts if d["checks"]["proof_point"]
+                             and any(s["type"] == "case_study" for s in d["sources"]))
+            triggers = [(a, d) for a, d in zip(accounts, drafts) if d["checks"]["trigger_available"]]
+            own = sum(1 for a, d in triggers
+                      if all(s["account"] == a.name for s in d["sources"] if s["type"] == "activity"))
+            passed = sum(1 for d in drafts if d["checks"]["passed"])
+            campaigns = [build_campaign(services.retriever, ctx, persona=c["persona"], industry=c.get("industry"))
+                         for c in labels.get("campaigns", [])]
+            build_brief(services.retriever, accounts[0], ctx)  # warm the query model
+            timings = []
+            for account in accounts:
+                for _ in range(args.runs):
+                    started = time.perf_counter()
+                    build_brief(services.retriever, account, ctx)
+                    timings.append((time.perf_counter() - started) * 1000)
+            timings.sort()
+            print(f"== {labels_path.stem} ({labels['knowledge']}): {len(accounts)} accounts, "
+                  f"ingest {ingest_s:.1f} s, {len(report.errors)} load problem(s) reported")
+            print(f"drafts with a cited proof point: {with_proof}/{len(drafts)} ({with_proof / len(drafts):.0%})")
+            print(f"drafts whose trigger comes from that account's own history: {own}/{len(triggers)} "
+                  f"({own / max(len(triggers), 1):.0%})")
+            print(f"drafts passing all checks: {passed}/{len(drafts)}")
+            print(f"campaigns passing checks (proof point, nothing pushy): "
+                  f"{sum(1 for c in campaigns if c.checks.get('passed'))}/{len(campaigns)}")
+            print(f"brief without a model: p50 {statistics.median(timings):.0f} ms, "
+                  f"p95 {timings[int(0.95 * (len(timings) - 1))]:.0f} ms over {len(timings)} briefs")
+
+
+if __name__ == "__main__":
+    main()
