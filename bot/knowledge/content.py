@@ -140,7 +140,9 @@ def _first_heading(text: str) -> str | None:
 
 
 def read_text(path: Path) -> Document:
-    text = path.read_text(encoding="utf-8-sig", errors="replace")
+    # plain text wraps at a fixed width: lines are joined back into sentences like a PDF's
+    text = "\n\n".join(_join_lines(block) for block in re.split(r"\n\s*\n",
+                                                                  path.read_text(encoding="utf-8-sig", errors="replace")))
     first = next((line.strip() for line in text.splitlines() if line.strip()), "")
     title = first if 0 < len(first) <= 100 else path.stem.replace("-", " ").title()
     return Document(title, text)
@@ -192,6 +194,9 @@ def _join_lines(page: str) -> str:
     out: list[str] = []
     current = ""
     for index, line in enumerate(lines):
+        if not re.search(r"\w", line):  # blank, or a rule of dashes or equals signs
+            lines[index] = ""
+            line = ""
         if not line:
             if current:
                 out.append(current)
@@ -202,7 +207,8 @@ def _join_lines(page: str) -> str:
         if heading and not current:
             out.append(line)
             continue
-        current = f"{current} {line}".strip() if not current.endswith("-") else current[:-1] + line
+        # a line ending in a hyphen continues the word ("family-" + "owned")
+        current = f"{current} {line}".strip() if not current.endswith("-") else current + line
         if re.search(r"[.!?:]$", line) or heading:
             out.append(current)
             current = ""

@@ -54,9 +54,11 @@ def sentences_of(hit: Hit) -> list[str]:
 
 def customer_name(title: str) -> str:
     """'Marlow Home Retail releases GBP 41M ...' -> 'Marlow Home Retail' (the leading proper name)."""
-    head = re.split(r"[:|–—-]\s", title)[0]
-    head = re.sub(r"^(case study|customer story|success story|etude de cas|fallstudie|caso de exito)\s*[:\-–]?\s*",
-                  "", head, flags=re.IGNORECASE)
+    title = re.sub(r"^(case study|customer story|success story|étude de cas|etude de cas|fallstudie|caso de éxito|"
+                   r"caso de exito)\s*[:\-–—]?\s*", "", title.strip(), flags=re.IGNORECASE)
+    if title.isupper():
+        title = title.title()
+    head = re.split(r"[:|–—]\s|\s-\s", title)[0]
     words = []
     for word in head.split():
         if not (word[:1].isupper() or word in ("&", "de", "du", "von", "y", "and")):
