@@ -40,7 +40,8 @@ class Wording:
         if missing:
             raise WordingError(f"{self.name}.yaml '{key}': no value for {sorted(missing)}")
         text = template.format(**{k: "" if v is None else v for k, v in values.items()})
-        return " ".join(text.split()) if "\n" not in template else text.strip()
+        # folded YAML leaves runs of spaces; a template's own leading space (" — meanwhile") is kept
+        return re.sub(r"\s+", " ", text) if "\n" not in template else text.strip()
 
     def has(self, key: str) -> bool:
         return key in self.templates
@@ -103,6 +104,9 @@ def with_article(phrase: str) -> str:
     return f"{article(phrase)} {phrase}"
 
 
+_FOREIGN = re.compile(r" (de|des|du|der|die|für|del|la|le|directeur|directrice|leiter|leiterin|jefe|jefa|"
+                      r"responsable|gerente|geschäftsführer|geschaftsfuhrer|financier|financière|financiero|"
+                      r"financiera|kaufmännischer) ")
 _HEAD_WORDS = ("vp", "svp", "evp", "avp", "head", "director", "manager", "officer", "chief", "lead", "leader",
                "president", "partner", "owner", "controller", "buyer", "analyst", "specialist", "engineer")
 _INVARIANT = {"staff", "personnel", "people"}
@@ -134,6 +138,8 @@ def plural_role(role: str) -> str:
     words = role.split()
     if not words:
         return role
+    if _FOREIGN.search(f" {role.lower()} "):  # "Directeur financier": no English plural to give
+        return f"people in the {role} role"
     folded = [w.lower().strip(",") for w in words]
     # a head word followed by its function: "VP Operations", "Head of People", "Director of Finance"
     if folded[0] in _HEAD_WORDS and len(words) > 1:

@@ -160,7 +160,9 @@ def coverage_gaps(committee: list[Member], ctx: Context) -> list[str]:
 
     if not any(m.engaged for m in committee if m.info.level in ("executive", "vp")):
         engaged_juniors = [m for m in committee if m.engaged and m.info.level in ("junior", "individual")]
-        detail = say("gap_no_executive_detail", count=len(engaged_juniors)) if engaged_juniors else ""
+        people = count_noun(len(engaged_juniors), "junior or individual contributor is",
+                            "junior or individual contributors are")
+        detail = say("gap_no_executive_detail", count=people) if engaged_juniors else ""
         gaps.append(say("gap_no_executive", window=window, detail=detail))
     for persona in profile.personas:
         role = f"{persona.name} ({ROLE_NAMES[persona.role]})"

@@ -101,12 +101,16 @@ def schedule(touches: int) -> list[tuple[int, str]]:
     return [(1 + round(i * (SPAN_DAYS - 1) / (touches - 1)), CHANNELS[i % len(CHANNELS)]) for i in range(touches)]
 
 
-_QUOTED = re.compile(r"[\"“„«]\s?([^\"“”„«»]{25,240}?)\s?[\"”»]")
+# an opening quote starts a line, follows a space, dash or colon; the quote itself starts like a sentence
+_QUOTED = re.compile(r"(?:^|(?<=[\s:(\-–—]))[\"“„«]\s?([A-ZÀ-Ý][^\"“”„«»*\n]{24,239}?)\s?[\"”»](?=$|[\s.,;:!?)])",
+                     re.MULTILINE)
 
 
 def buyer_lines(hit: Hit, *, want: str) -> list[str]:
     """What buyers say, never our guidance: quoted sentences ('message') or questions ('question')."""
-    lines = [m.group(1).strip() for m in _QUOTED.finditer(hit.text)]
+    # a buyer's line is a sentence or a question, not a quoted title ("Assistant Vice President, Finance")
+    lines = [m.group(1).strip() for m in _QUOTED.finditer(hit.text)
+             if re.search(r"[.!?…]$", m.group(1).strip()) or len(m.group(1).split()) >= 8]
     if want == "question":
         quoted_questions = [line for line in lines if line.endswith("?")]
         if quoted_questions:

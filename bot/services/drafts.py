@@ -22,7 +22,7 @@ from bot.services.context import Context
 from bot.services.proof import Proof, find_proof
 from bot.services.relationship import Relationship, read_relationship
 from bot.services.signals import Trigger, find_triggers
-from bot.wording import article
+from bot.wording import article, with_article
 
 MAX_WORDS = 180
 MAX_FEATURES = 2
@@ -104,7 +104,8 @@ def failed_checks(checks: dict[str, Any]) -> list[str]:
     elif not checks["proof_point"]:
         problems.append("the proof point's number is missing")
     if checks.get("cold_introduction"):
-        problems.append(f"reads as a cold introduction, but the account is a {str(checks.get('relationship')).replace('_', ' ')}")
+        problems.append("reads as a cold introduction, but the account is "
+                        + with_article(str(checks.get("relationship")).replace("_", " ")))
     if not checks["low_pressure_close"]:
         problems.append("does not end with a low-pressure question")
     return problems
