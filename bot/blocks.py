@@ -113,7 +113,8 @@ def build_brief_blocks(brief: Any) -> list[Block]:
     committee = [f"• {'🟢' if m['engaged'] else '⚪'} {escape(m['name'])} — {escape(m['title'])} "
                  f"_({m['level']}, {m['function'].replace('_', ' ')})_" for m in data["buying_committee"]]
     if committee:
-        blocks += section("*Buying committee* (🟢 engaged in the last 90 days)\n" + "\n".join(committee))
+        window = data.get("engagement_window_days", 90)
+        blocks += section(f"*Buying committee* (🟢 two-way contact in the last {window} days)\n" + "\n".join(committee))
     if data["coverage_gaps"]:
         blocks += section("*Coverage gaps*\n" + "\n".join(f"• {escape(g)}" for g in data["coverage_gaps"]))
     if data["flagged_leads"]:

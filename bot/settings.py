@@ -62,7 +62,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "slack_bot_token", "slack_signing_secret", "slack_app_token", "chroma_host",
-        "openai_api_key", "openai_base_url", mode="before",
+        "openai_api_key", "openai_base_url", "as_of", mode="before",
     )
     @classmethod
     def _blank_is_none(cls, value: object) -> object:

@@ -25,7 +25,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
             monkeypatch.delenv(name, raising=False)
     # settings this project reads: a developer's shell must not change what a test sees
     for name in ("PORT", "CHROMA_PATH", "CHROMA_HOST", "CHROMA_PORT", "COLLECTION_PREFIX", "EMBEDDINGS",
-                 "KNOWLEDGE_PATH", "ALLOWED_CHANNELS", "ALLOWED_USERS", "LOG_LEVEL"):
+                 "KNOWLEDGE_PATH", "AS_OF", "ALLOWED_CHANNELS", "ALLOWED_USERS", "LOG_LEVEL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
 

@@ -24,7 +24,7 @@ from fake_openai import (  # noqa: F401 - fake_openai is a fixture
 
 CONTRACT_KEYS = {"account", "summary", "opportunities", "activities", "buying_committee", "coverage_gaps",
                  "flagged_leads", "next_steps", "sources"}
-BRIEF_KEYS = CONTRACT_KEYS | {"relationship", "as_of"}
+BRIEF_KEYS = CONTRACT_KEYS | {"relationship", "as_of", "engagement_window_days"}
 # Read from knowledge/crm/contacts.csv and activities.csv (judged as of 2026-11-27): at Brightwater Health the
 # executives have had no meeting, call or email in the last 90 days. An intern and an analyst did talk to us;
 # an assistant and a junior analyst only visit the website, download and attend webinars.

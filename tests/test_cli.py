@@ -192,7 +192,7 @@ def test_chat_exit_command(run) -> None:
 # ---------------------------------------------------------------- settings errors
 
 @pytest.mark.parametrize("variable, value", [("PORT", "abc"), ("EMBEDDINGS", "foo"), ("CHROMA_PORT", "99999"),
-                                             ("LOG_LEVEL", "chatty")])
+                                             ("LOG_LEVEL", "chatty"), ("AS_OF", "someday")])
 def test_invalid_setting_exits_2_with_one_line_naming_it(monkeypatch, capsys, variable: str, value: str) -> None:
     monkeypatch.setenv(variable, value)
     out = io.StringIO()

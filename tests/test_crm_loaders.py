@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import run_ingest
-from bot.knowledge.crm import read_crm_file
+from bot.knowledge.crm import parse_number, read_crm_file, to_record
 
 
 def load(knowledge, name: str, text: str, *, dedent: bool = True):
@@ -156,6 +156,75 @@ def test_hubspot_stage_ids_become_labels(knowledge) -> None:
 def test_amounts_in_common_export_formats(knowledge, raw: str, expected: float) -> None:
     record = only(load(knowledge, "opportunities.csv", f'Name,Amount\nAcme renewal,"{raw}"\n'))
     assert record["amount"] == expected
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("EUR 90k", 90_000),
+    ("90k EUR", 90_000),
+    ("€90k", 90_000),
+    ("$1.2M", 1_200_000),
+    ("GBP 2.5m", 2_500_000),
+    ("45%", 45),
+    ("1.250.000,00", 1_250_000),
+])
+def test_amounts_with_a_currency_and_a_multiplier(raw: str, expected: float) -> None:
+    assert parse_number(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["TBD (~60k)", "~60k", "60k?", "approx 60000", "lots", "a lot", "n/a", "1.2.3",
+                                 "call me", ""])
+def test_a_number_with_words_around_it_is_not_a_number(raw: str) -> None:
+    """A guess would be worse than an empty field: 'TBD (~60k)' is not 60,000."""
+    with pytest.raises(ValueError):
+        parse_number(raw)
+
+
+def test_a_guessed_amount_is_reported_with_file_and_line_and_the_deal_still_loads(knowledge) -> None:
+    parsed = load(knowledge, "opportunities.csv", """\
+        Id,Name,StageName,Amount,CloseDate
+        006A,Acme renewal,Negotiation,EUR 90k,2024-06-30
+        006B,Acme pilot,Prospecting,TBD (~60k),2024-09-30
+        """)
+    records = by_id(parsed)
+    assert sorted(records) == ["006A", "006B"]
+    assert records["006A"]["amount"] == 90_000
+    assert "amount" not in records["006B"]  # not 60000, not the text: empty
+    assert (records["006B"]["name"], records["006B"]["stage"], records["006B"]["close_date"]) == (
+        "Acme pilot", "Prospecting", "2024-09-30")
+    assert [(e.file, e.line) for e in parsed.errors] == [("crm/opportunities.csv", 3)]
+    assert "Amount" in parsed.errors[0].error and "'TBD (~60k)'" in parsed.errors[0].error
+    assert "crm/opportunities.csv" in str(parsed.errors[0]) and "3" in str(parsed.errors[0])
+
+
+def test_to_record_returns_the_record_and_the_problems_found() -> None:
+    mapping = {"Name": "name", "Amount": "amount", "CloseDate": "close_date"}
+    record, problems = to_record("opportunity", {"Name": "Acme pilot", "Amount": "TBD (~60k)",
+                                                 "CloseDate": "end of Q3"}, mapping)
+    assert record["name"] == "Acme pilot" and record["record_type"] == "opportunity"
+    assert "amount" not in record and "close_date" not in record
+    assert len(problems) == 2
+    assert "Amount" in problems[0] and "TBD (~60k)" in problems[0]
+    assert "CloseDate" in problems[1] and "end of Q3" in problems[1]
+    clean, none = to_record("opportunity", {"Name": "Acme renewal", "Amount": "$1.2M", "CloseDate": "2024-06-30"},
+                            mapping)
+    assert (clean["amount"], clean["close_date"], none) == (1_200_000, "2024-06-30", [])
+
+
+def test_a_row_without_a_name_is_still_refused_and_names_its_other_problems() -> None:
+    with pytest.raises(ValueError) as caught:
+        to_record("opportunity", {"Name": "", "Amount": "lots"}, {"Name": "name", "Amount": "amount"})
+    assert "missing an opportunity name" in str(caught.value)
+    assert "lots" in str(caught.value)
+
+
+def test_a_stage_the_seller_profile_does_not_know_is_reported_and_kept(knowledge) -> None:
+    known = {"negotiation", "closed won"}
+    path = knowledge.crm("opportunities.csv", "Id,Name,StageName\n006A,Acme renewal,Negotiation\n"
+                                              "006B,Acme pilot,Waiting for Godot\n")
+    parsed = read_crm_file(path, "crm/opportunities.csv", known_stage=lambda stage: stage.lower() in known)
+    assert by_id(parsed)["006B"]["stage"] == "Waiting for Godot"
+    assert [(e.file, e.line) for e in parsed.errors] == [("crm/opportunities.csv", 3)]
+    assert "Waiting for Godot" in parsed.errors[0].error
 
 
 @pytest.mark.parametrize("raw", ["2024-06-30", "2024/06/30", "06/30/2024", "30.06.2024", "2024-06-30T09:15:00Z",
@@ -416,7 +485,7 @@ def test_csv_embedded_newline_shifts_later_line_numbers(knowledge) -> None:
 def test_csv_blank_lines_do_not_shift_line_numbers(knowledge) -> None:
     parsed = load(knowledge, "opportunities.csv", "Name,Amount\nFirst,1\n\nSecond,lots\n")
     assert [(e.line) for e in parsed.errors] == [4]
-    assert [line for line, _ in parsed.records] == [2]
+    assert [line for line, _ in parsed.records] == [2, 4]  # the deal with a bad amount still loads
 
 
 def test_csv_bad_number_and_bad_date(knowledge) -> None:
@@ -428,13 +497,19 @@ def test_csv_bad_number_and_bad_date(knowledge) -> None:
         006D,Acme training,4000,2024-02-30
         006E,Acme support,5000,2024-07-31
         """)
-    assert sorted(by_id(parsed)) == ["006A", "006E"]
+    # every deal loads; a value that does not parse is reported and left empty, never guessed
+    records = by_id(parsed)
+    assert sorted(records) == ["006A", "006B", "006C", "006D", "006E"]
     errors = {e.line: e for e in parsed.errors}
     assert sorted(errors) == [3, 4, 5]
     assert all(e.file == "crm/opportunities.csv" for e in parsed.errors)
-    assert "Amount" in errors[3].error and "a lot" in errors[3].error
-    assert "CloseDate" in errors[4].error and "next quarter" in errors[4].error
-    assert "CloseDate" in errors[5].error
+    assert "Amount" in errors[3].error and "'a lot'" in errors[3].error and "not a number" in errors[3].error
+    assert "CloseDate" in errors[4].error and "'next quarter'" in errors[4].error and "not a date" in errors[4].error
+    assert "CloseDate" in errors[5].error and "'2024-02-30'" in errors[5].error
+    assert "amount" not in records["006B"] and records["006B"]["close_date"] == "2024-06-30"
+    assert "close_date" not in records["006C"] and records["006C"]["amount"] == 3000
+    assert "close_date" not in records["006D"] and records["006D"]["amount"] == 4000
+    assert (records["006E"]["amount"], records["006E"]["close_date"]) == (5000, "2024-07-31")
 
 
 def test_csv_doubled_quotes_inside_a_field_load_anywhere_in_the_file(knowledge) -> None:
@@ -461,9 +536,13 @@ def test_json_record_with_bad_value_reported_at_its_opening_brace(knowledge) -> 
           {"Id": "006D", "Name": "Acme support", "Amount": 4000}
         ]
         """)
-    assert sorted(by_id(parsed)) == ["006A", "006D"]
+    records = by_id(parsed)
+    assert sorted(records) == ["006A", "006B", "006C", "006D"]
     assert [(e.file, e.line) for e in parsed.errors] == [("crm/opportunities.json", 3), ("crm/opportunities.json", 9)]
-    assert "Amount" in parsed.errors[0].error
+    assert "Amount" in parsed.errors[0].error and "'lots'" in parsed.errors[0].error
+    assert "CloseDate" in parsed.errors[1].error and "'someday'" in parsed.errors[1].error
+    assert "amount" not in records["006B"] and "close_date" not in records["006C"]
+    assert records["006D"]["amount"] == 4000
 
 
 def test_hubspot_results_bad_record_line(knowledge) -> None:
@@ -481,8 +560,11 @@ def test_hubspot_results_bad_record_line(knowledge) -> None:
           ]
         }
         """)
-    assert sorted(by_id(parsed)) == ["7001"]
+    records = by_id(parsed)
+    assert sorted(records) == ["7001", "7002"]
+    assert "amount" not in records["7002"] and records["7001"]["amount"] == 1000
     assert [(e.file, e.line) for e in parsed.errors] == [("crm/deals.json", 7)]
+    assert "'n/a'" in parsed.errors[0].error
 
 
 def test_hubspot_results_bad_record_line_when_paging_comes_first(knowledge) -> None:
@@ -496,7 +578,7 @@ def test_hubspot_results_bad_record_line_when_paging_comes_first(knowledge) -> N
           ]
         }
         """)
-    assert sorted(by_id(parsed)) == ["7001"]
+    assert sorted(by_id(parsed)) == ["7001", "7002"]
     assert [(e.file, e.line) for e in parsed.errors] == [("crm/deals.json", 5)]
 
 

@@ -125,10 +125,11 @@ def test_changed_crm_file_drops_removed_rows(counted_services, corpus) -> None:
 
 def test_file_that_became_unreadable_leaves_no_stale_chunks(counted_services, corpus) -> None:
     ingest(counted_services)
-    corpus.crm("opportunities.csv", "Id,Name,Amount\n006A,Acme renewal,lots\n")
+    corpus.crm("opportunities.csv", "Id,Name,Amount\n006A,,1000\n")  # a deal with no name cannot be loaded
     report = ingest(counted_services)
     assert report.updated == 1
     assert [(e.file, e.line) for e in report.errors] == [("crm/opportunities.csv", 2)]
+    assert "missing an opportunity name" in report.errors[0].error
     assert texts_of(counted_services, "crm/opportunities.csv") == []
 
 
@@ -169,8 +170,23 @@ def test_ingesting_a_single_file(counted_services, corpus, counting) -> None:
 
 def test_single_file_into_an_empty_store_keeps_its_knowledge_relative_name(counted_services, corpus) -> None:
     report = ingest(counted_services, corpus.root / "crm" / "contacts.csv")
-    assert report.added == 1 and report.errors == []
+    assert report.added == 1
     assert len(texts_of(counted_services, "crm/contacts.csv")) == 3
+    # no account is in the store yet: each contact is loaded, and said to be loaded without one
+    assert [(e.file, e.line) for e in report.errors] == [("crm/contacts.csv", 2), ("crm/contacts.csv", 3),
+                                                          ("crm/contacts.csv", 4)]
+    assert report.errors[0].error == ("account '001A' matches no account in the CRM exports; "
+                                      "loaded without an account")
+
+
+def test_once_the_accounts_arrive_the_contacts_are_linked_and_no_longer_reported(counted_services, corpus) -> None:
+    assert ingest(counted_services, corpus.root / "crm" / "contacts.csv").errors
+    report = ingest(counted_services)
+    assert report.errors == []
+    contacts = counted_services.retriever.account_records("001A", "contact")
+    assert sorted(hit.metadata["title"] for hit in contacts) == ["Dana Reyes at Acme Corporation",
+                                                                 "Sam Ortiz at Acme Corporation"]
+    assert ingest(counted_services).errors == []
 
 
 def test_single_contacts_file_links_to_accounts_already_in_the_store(counted_services, corpus) -> None:
@@ -220,6 +236,92 @@ def test_errors_of_an_unchanged_bad_file_are_reported_again(counted_services, co
     assert [(e.file, e.line) for e in first.errors] == [("crm/opportunities.csv", 3)]
     assert again.unchanged == 5
     assert [e.as_dict() for e in again.errors] == [e.as_dict() for e in first.errors]
+
+
+# ---------------------------------------------------------------- broken references and values: reported, still loaded
+
+def test_a_contact_whose_account_matches_no_account_is_reported_with_file_and_line(counted_services, corpus) -> None:
+    corpus.crm("contacts.csv", """\
+        Id,FirstName,LastName,Title,Email,Department,AccountId
+        003A,Dana,Reyes,Chief Financial Officer,dana.reyes@acme.example,Finance,001A
+        003Z,Pat,Kim,Buyer,pat.kim@nowhere.example,Procurement,001Z
+        """)
+    report = ingest(counted_services)
+    assert [(e.file, e.line, e.error) for e in report.errors] == [
+        ("crm/contacts.csv", 3, "account '001Z' matches no account in the CRM exports; loaded without an account")]
+    texts = texts_of(counted_services, "crm/contacts.csv")
+    assert len(texts) == 2 and any("Pat Kim" in text for text in texts)  # loaded all the same
+    [pat] = [meta for _, text, meta in counted_services.store.get({"source": "crm/contacts.csv"}) if "Pat Kim" in text]
+    assert pat["account_id"] == ""  # not linked to a made-up account
+    assert [hit.metadata["title"] for hit in counted_services.retriever.account_records("001A", "contact")] == [
+        "Dana Reyes at Acme Corporation"]
+
+
+def test_a_contact_with_a_wrong_account_id_but_a_known_account_name_is_linked_by_name(counted_services,
+                                                                                      corpus) -> None:
+    corpus.crm("contacts.csv", """\
+        Id,FirstName,LastName,Title,AccountId,Account Name
+        003Z,Pat,Kim,Buyer,001Z,Acme Corporation
+        """)
+    report = ingest(counted_services)
+    assert [(e.file, e.line) for e in report.errors] == [("crm/contacts.csv", 2)]
+    assert "'001Z' matches no account" in report.errors[0].error
+    assert "linked to Acme Corporation" in report.errors[0].error
+    assert [hit.metadata["title"] for hit in counted_services.retriever.account_records("001A", "contact")] == [
+        "Pat Kim at Acme Corporation"]
+
+
+def test_an_activity_whose_contact_matches_no_contact_is_reported_with_file_and_line(counted_services,
+                                                                                     corpus) -> None:
+    corpus.crm("activities.csv", """\
+        Id,ActivityDate,Type,Subject,WhoId,WhatId
+        00T1,2024-03-01,Call,Discovery,003A,001A
+        00T2,2024-03-02,Call,Follow-up,003Z,001A
+        00T3,2024-03-03,Email,Proposal sent,003A,006A
+        """)
+    report = ingest(counted_services)
+    # 00T3 is logged on a deal (WhatId 006A): a real reference, not reported
+    assert [(e.file, e.line, e.error) for e in report.errors] == [
+        ("crm/activities.csv", 3, "contact '003Z' matches no contact in the CRM exports; loaded without a contact")]
+    activities = counted_services.retriever.account_records("001A", "activity")
+    assert sorted(hit.record["id"] for hit in activities) == ["00T1", "00T2", "00T3"]
+
+
+def test_an_activity_whose_account_and_contact_match_nothing_reports_both(counted_services, corpus) -> None:
+    corpus.crm("activities.csv", "Id,ActivityDate,Type,Subject,WhoId,WhatId\n00T9,2024-03-01,Call,Hello,003Z,001Z\n")
+    report = ingest(counted_services)
+    assert [(e.file, e.line) for e in report.errors] == [("crm/activities.csv", 2), ("crm/activities.csv", 2)]
+    errors = " ".join(e.error for e in report.errors)
+    assert "account '001Z' matches no account" in errors and "contact '003Z' matches no contact" in errors
+    assert len(texts_of(counted_services, "crm/activities.csv")) == 1
+
+
+def test_a_guessed_amount_is_reported_by_ingest_and_the_deal_loads_without_one(counted_services, corpus) -> None:
+    corpus.crm("opportunities.csv", """\
+        Id,Name,StageName,Amount,CloseDate,AccountId
+        006A,Acme renewal,Negotiation,"1,200,000",2024-06-30,001A
+        006B,Brightwater pilot,Prospecting,TBD (~60k),2024-09-30,001B
+        """)
+    report = ingest(counted_services)
+    assert [(e.file, e.line) for e in report.errors] == [("crm/opportunities.csv", 3)]
+    assert "TBD (~60k)" in report.errors[0].error and "Amount" in report.errors[0].error
+    [deal] = counted_services.retriever.account_records("001B", "opportunity")
+    assert deal.record["name"] == "Brightwater pilot" and "amount" not in deal.record
+    assert "60,000" not in deal.text and "60000" not in deal.text
+    assert "Prospecting" in deal.text
+
+
+def test_an_unparseable_date_is_reported_by_ingest_and_left_empty(counted_services, corpus) -> None:
+    corpus.crm("opportunities.csv", """\
+        Id,Name,StageName,Amount,CloseDate,AccountId
+        006A,Acme renewal,Negotiation,"1,200,000",end of Q3,001A
+        """)
+    report = ingest(counted_services)
+    assert [(e.file, e.line) for e in report.errors] == [("crm/opportunities.csv", 2)]
+    assert "CloseDate" in report.errors[0].error and "end of Q3" in report.errors[0].error
+    [deal] = counted_services.retriever.account_records("001A", "opportunity")
+    assert "close_date" not in deal.record and deal.record["amount"] == 1_200_000
+    assert "end of Q3" not in deal.text
 
 
 def test_chunk_ids_are_stable_across_stores_and_runs(make_settings, corpus, tmp_path) -> None:

@@ -92,6 +92,31 @@ def test_retrieve_for_an_account_brings_its_own_records(services, mixed) -> None
     assert any(h.metadata.get("account_id") == "001B" for h in hits)
 
 
+def test_newest_record_date_is_the_newest_past_activity_or_lead(services, small_crm) -> None:
+    """An export is a snapshot: its "now" is its newest activity or lead date, never a date in the future."""
+    from datetime import date
+
+    assert services.retriever.newest_record_date() is None  # nothing ingested yet
+    small_crm.crm("activities.csv", """\
+        Id,ActivityDate,Type,Subject,WhoId,WhatId
+        00T1,2024-03-01,Call,Kickoff,003A,001A
+        00T2,2999-01-01,Meeting,Planned far ahead,003A,001A
+        """)
+    small_crm.crm("leads.csv", """\
+        First Name,Last Name,Job Title,Company Name,HubSpot Score,Last Activity Date
+        Sam,Ortiz,Procurement Analyst,Acme Corporation,45,2024-02-20
+        """)
+    small_crm.crm("opportunities.csv", "Id,Name,CloseDate,AccountId\n006A,Acme renewal,2025-06-30,001A\n")
+    ingest(services)  # run_ingest refreshes the retriever
+    assert services.retriever.newest_record_date() == date(2024, 3, 1)  # a deal's close date is a plan, not news
+    small_crm.crm("leads.csv", """\
+        First Name,Last Name,Job Title,Company Name,HubSpot Score,Last Activity Date
+        Sam,Ortiz,Procurement Analyst,Acme Corporation,45,2024-04-15
+        """)
+    ingest(services)
+    assert services.retriever.newest_record_date() == date(2024, 4, 15)
+
+
 def test_empty_store_answers_i_dont_know(services) -> None:
     answer = answer_question("What is the next step on the Acme renewal?", retriever=services.retriever)
     assert answer.grounded is False

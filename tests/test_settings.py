@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from bot.settings import SettingsError, load_settings
+
+
+@pytest.fixture(autouse=True)
+def no_as_of_from_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
+    """conftest clears the other settings' variables; a developer's AS_OF must not leak in either."""
+    monkeypatch.delenv("AS_OF", raising=False)
 
 
 def test_defaults() -> None:
@@ -23,6 +30,7 @@ def test_defaults() -> None:
     assert s.openai_api_key is None and s.openai_base_url is None
     assert s.log_level == "INFO"
     assert s.allowed_channel_ids == () and s.allowed_user_ids == ()
+    assert s.as_of is None  # "today" is then the profile's as_of, the newest CRM record, or the clock
     assert not s.slack_enabled and not s.llm_enabled
 
 
@@ -85,6 +93,8 @@ def test_explicit_overrides(tmp_path: Path) -> None:
     ("COLLECTION_PREFIX", "x"),
     ("EMBEDDINGS", "foo"),
     ("LOG_LEVEL", "chatty"),
+    ("AS_OF", "yesterday"),
+    ("AS_OF", "2025-02-30"),
 ])
 def test_invalid_value_names_the_variable(monkeypatch, variable: str, value: str) -> None:
     monkeypatch.setenv(variable, value)
@@ -137,6 +147,20 @@ def test_blank_optional_values_count_as_unset(monkeypatch) -> None:
     assert s.chroma_host is None and not s.slack_enabled and not s.llm_enabled
 
 
+def test_as_of_is_read_as_a_date(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("AS_OF", "2025-11-20")
+    assert load_settings(env_file=None).as_of == date(2025, 11, 20)
+    monkeypatch.delenv("AS_OF")
+    (tmp_path / ".env").write_text("AS_OF=2024-03-01\n", encoding="utf-8")
+    assert load_settings().as_of == date(2024, 3, 1)
+
+
+def test_a_blank_as_of_counts_as_unset(monkeypatch) -> None:
+    """`AS_OF=` as copied from a .env template means "not set", like every other optional value."""
+    monkeypatch.setenv("AS_OF", "")
+    assert load_settings(env_file=None).as_of is None
+
+
 def test_env_example_lists_every_setting() -> None:
     example = Path(__file__).resolve().parent.parent / ".env.example"
     from bot.settings import Settings
@@ -146,6 +170,6 @@ def test_env_example_lists_every_setting() -> None:
     # the contract's settings, and every setting the code reads (OPENAI_TIMEOUT included)
     assert names >= {"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_API_URL", "PORT", "CHROMA_PATH",
                      "CHROMA_HOST", "CHROMA_PORT", "COLLECTION_PREFIX", "EMBEDDINGS", "OPENAI_API_KEY",
-                     "OPENAI_BASE_URL", "OPENAI_MODEL", "KNOWLEDGE_PATH", "ALLOWED_CHANNELS", "ALLOWED_USERS",
-                     "LOG_LEVEL"}
+                     "OPENAI_BASE_URL", "OPENAI_MODEL", "KNOWLEDGE_PATH", "AS_OF", "ALLOWED_CHANNELS",
+                     "ALLOWED_USERS", "LOG_LEVEL"}
     assert names == {name.upper() for name in Settings.model_fields}

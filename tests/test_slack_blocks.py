@@ -148,9 +148,10 @@ def _leads(count: int) -> list[Lead]:
             for n in range(count)]
 
 
-def test_triage_of_200_leads_fits_in_one_message_with_its_buttons() -> None:
-    result = triage_leads(_leads(200))
+def test_triage_of_200_leads_fits_in_one_message_with_its_buttons(ctx) -> None:
+    result = triage_leads(_leads(200), ctx)
     assert result.summary["total"] == 200
+    assert {v.verdict for v in result.verdicts} == {"pursue", "nurture", "not_worth_chasing"}
     blocks = build_triage_blocks(result, account="Big Co")
     assert_within_slack_limits(blocks)
     assert "200 people" in mrkdwn_texts(blocks)[0]
@@ -182,6 +183,24 @@ def _brief_data(size: int, text: str = "") -> dict[str, Any]:
         "sources": [{"id": f"s{n}", "title": f"Source {n} {text}", "account": f"Acme {text}",
                      "path": f"crm/{text}.csv"} for n in range(min(size, 8))],
     }
+
+
+def test_a_brief_in_slack_states_the_profiles_engagement_window(small_crm, make_settings, fake_embeddings) -> None:
+    """A seller whose engagement window is 30 days must not read "engaged in the last 90 days" in Slack."""
+    from bot.cli import run_ingest
+    from bot.runtime import build_services
+    from bot.services.briefs import build_brief
+
+    small_crm.write("seller.yaml", "as_of: 2024-03-20\nengagement: {window_days: 30}\n")
+    small_crm.crm("activities.csv", "Id,ActivityDate,Type,Subject,WhoId,WhatId\n"
+                                    "00T1,2024-03-10,Meeting,Budget review,003A,001A\n")
+    services = build_services(make_settings(), embeddings=fake_embeddings)
+    assert not run_ingest(services, [], show_progress=False).errors
+    account = services.retriever.resolve_account("Acme Corporation").account
+    brief = build_brief(services.retriever, account, services.context())
+    text = "\n".join(mrkdwn_texts(build_brief_blocks(brief)))
+    assert "Dana Reyes" in text
+    assert "90 days" not in text, text
 
 
 def test_huge_brief_fits_in_one_message() -> None:

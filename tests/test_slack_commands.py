@@ -54,6 +54,20 @@ def test_command_is_acked_at_once_and_the_result_arrives_with_share_button(harne
     assert FEEDBACK_HELPFUL in action_ids(blocks) and FEEDBACK_NOT_HELPFUL in action_ids(blocks)
 
 
+def test_leads_in_slack_show_the_contract_verdicts_for_the_sample_account(harness) -> None:
+    """Brightwater Health in the sample: an engaged analyst is a way in (nurture), the engaged procurement
+    intern is not worth chasing and is sent to a senior on file, the CFO is pursued."""
+    _, path = harness.command("/leads", "Brightwater Health")
+    text = visible_text(result_of(harness, path).body)
+    assert "🌱 Nurture: *Emily Tran* — Supply Chain Analyst" in text
+    assert "🚫 Not worth chasing: *Jordan Miles* — Procurement Intern" in text
+    assert "🎯 Pursue: *Catherine Moore* — Chief Financial Officer" in text
+    jordan = text[text.index("*Jordan Miles*"):]
+    move = jordan[jordan.index("→"):].splitlines()[0]
+    assert "bottom-up" in move.lower()
+    assert any(senior in move for senior in ("Catherine Moore", "Alan Pierce", "Marcus Bell")), move
+
+
 def test_draft_goes_only_to_the_asker_without_share_button(harness) -> None:
     response, path = harness.command("/draft", "Acme --persona CFO")
     assert "Working on" in ack_text(response)

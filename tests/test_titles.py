@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.knowledge.titles import FUNCTIONS, LEVELS, classify_title
+from bot.knowledge.titles import FUNCTIONS, LEVELS, TitleReader, classify_title
 
 # (title, level, function or None when the function is genuinely ambiguous, budget authority)
 ENGLISH = [
@@ -217,11 +217,52 @@ def test_missing_title_is_unknown_without_budget(title: str | None) -> None:
 def test_classification_is_deterministic_and_does_not_depend_on_the_cache() -> None:
     titles = [title for title, *_ in ALL_CASES]
     first = [classify_title(t) for t in titles]
-    classify_title.cache_clear()
-    second = [classify_title(t) for t in reversed(titles)]
+    fresh = TitleReader()  # its own, empty cache
+    second = [fresh.read(t) for t in reversed(titles)]
     assert first == list(reversed(second))
-    uncached = [classify_title.__wrapped__(t) for t in titles]
+    fresh.read.cache_clear()
+    uncached = [fresh.read.__wrapped__(t) for t in titles]
     assert first == uncached
+
+
+# ---------------------------------------------------------------- a seller's own vocabulary
+
+@pytest.mark.parametrize("title", [title for title, *_ in ALL_CASES])
+def test_classify_title_is_the_default_reader(title: str) -> None:
+    assert classify_title(title) == TitleReader().read(title)
+
+
+def test_a_sellers_function_words_are_read_before_the_built_in_vocabulary() -> None:
+    plain = TitleReader()
+    payroll = TitleReader(functions={"payroll": ["payroll", "paie", "Lohnbuchhaltung", "nómina"]},
+                          buying_functions=["payroll", "finance"])
+    for title in ("Head of Payroll", "Responsable paie", "Leiterin Lohnbuchhaltung", "Jefe de nómina"):
+        info = payroll.read(title)
+        assert info.function == "payroll", f"{title!r} read as {info.function}"
+        assert plain.read(title).function != "payroll"
+    # the level still comes from the built-in rules, and other titles read as before
+    assert payroll.read("Head of Payroll").level == "director"
+    assert payroll.read("Payroll Intern").level == "junior"
+    assert payroll.read("Chief Financial Officer") == plain.read("Chief Financial Officer")
+
+
+def test_buying_functions_decide_which_directors_hold_budget() -> None:
+    generic = TitleReader()
+    hr_buys = TitleReader(buying_functions=["hr"])
+    assert generic.read("HR Director").budget_authority is False
+    assert hr_buys.read("HR Director").budget_authority is True
+    assert hr_buys.read("Director of Procurement").budget_authority is False
+    # executives and VPs hold budget whatever their function; juniors never do
+    assert hr_buys.read("Chief Marketing Officer").budget_authority is True
+    assert hr_buys.read("HR Intern").budget_authority is False
+
+
+def test_the_reader_fingerprint_changes_with_the_vocabulary() -> None:
+    """Ingest re-embeds documents when the vocabulary that reads their titles changes."""
+    generic = TitleReader()
+    assert generic.fingerprint == TitleReader().fingerprint
+    assert TitleReader(functions={"payroll": ["payroll"]}).fingerprint != generic.fingerprint
+    assert TitleReader(buying_functions=["hr"]).fingerprint != generic.fingerprint
 
 
 @pytest.mark.parametrize(("messy", "clean"), [

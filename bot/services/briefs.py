@@ -62,6 +62,7 @@ class Brief:
     triggers: list[Trigger]
     relationship: Relationship | None = None
     as_of: dict[str, str] = field(default_factory=dict)
+    window_days: int = 90
     hits: list[Hit] = field(default_factory=list)
     engine: str = "composer"
     note: str | None = None
@@ -82,6 +83,7 @@ class Brief:
             "next_steps": self.next_steps,
             "relationship": self.relationship.as_dict() if self.relationship else None,
             "as_of": self.as_of,
+            "engagement_window_days": self.window_days,
             "sources": self.sources,
         }
 
@@ -335,7 +337,7 @@ def build_brief(retriever: Retriever, account: Account, ctx: Context, *, model: 
                   | {t.ref for t in triggers} | ({relationship.problem_ref} if relationship.problem_ref else set()))
     hits = account_hits + [h for h in records if h.ref in cited_refs and h not in account_hits]
     brief = Brief(account_record, summary, opportunities, activities, committee, gaps, flagged, steps, triggers,
-                  relationship, ctx.today.as_dict(), hits)
+                  relationship, ctx.today.as_dict(), profile.engagement.window_days, hits)
     if model is not None:
         _summarise_with_model(brief, model)
     return brief

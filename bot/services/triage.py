@@ -187,8 +187,12 @@ def judge(lead: Lead, ctx: Context, *, seniors: Sequence[SeniorContact] = ()) ->
 def _introduction(info: TitleInfo, seniors: Sequence[SeniorContact], ctx: Context) -> str:
     """Name the account's senior people when the CRM knows them, else the role to find."""
     profile = ctx.profile
-    ranked = sorted(seniors, key=lambda s: (s.function != info.function, not profile.is_buying_function(s.function),
-                                             -_rank(s.level)))
+    # someone outside the buying functions is asked for the owner in one: buying functions rank first then
+    own_first = profile.is_buying_function(info.function)
+    ranked = sorted(seniors, key=lambda s: ((s.function != info.function, not profile.is_buying_function(s.function))
+                                            if own_first else
+                                            (not profile.is_buying_function(s.function), s.function != info.function),
+                                            -_rank(s.level)))
     if ranked:
         return ctx.say("triage", "introduction_named", names=join_words([s.label() for s in ranked[:2]], "or"))
     return ctx.say("triage", "introduction_role", role=profile.role_to_find(info.function))
