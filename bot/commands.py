@@ -1,4 +1,4 @@
-"""Slash-command text ("/brief Acme", "/draft Acme --persona CFO") into one service call.
+"""Slash-command text ("/brief ACCOUNT", "/draft ACCOUNT --persona CFO") into one service call.
 
 Slack's slash commands, the console and the buttons that re-run a command share this, so all three
 give the same result for the same text.
@@ -15,13 +15,13 @@ from bot.knowledge.accounts import Account, Resolution
 
 COMMANDS = ("ask", "brief", "draft", "campaign", "leads")
 USAGE = {
-    "ask": "/ask QUESTION — a grounded answer with sources, e.g. `/ask what is the next step on the Acme deal?`",
-    "brief": "/brief ACCOUNT — deals, recent activity, buying committee and its gaps, next steps. e.g. `/brief Acme`",
+    "ask": "/ask QUESTION — a grounded answer with sources, e.g. `/ask what is the next step on the <account> deal?`",
+    "brief": "/brief ACCOUNT — deals, recent activity, buying committee and its gaps, next steps, e.g. `/brief <account>`",
     "draft": "/draft ACCOUNT [--contact NAME | --persona TITLE] — outreach to a senior stakeholder, "
-             "e.g. `/draft Acme --persona CFO`",
+             "e.g. `/draft <account> --persona CFO`",
     "campaign": "/campaign PERSONA [--industry X] [--theme T] [--touches N] — an outbound sequence, "
                 "e.g. `/campaign CFO --industry Retail`",
-    "leads": "/leads ACCOUNT — who to pursue, nurture or not chase at an account, e.g. `/leads Brightwater Health`",
+    "leads": "/leads ACCOUNT — who to pursue, nurture or not chase at an account, e.g. `/leads <account>`",
 }
 
 

@@ -101,7 +101,7 @@ def run_console(services: Any, *, stdin: TextIO, stdout: TextIO) -> None:
 
     interactive = stdin.isatty()
     print(GREETING, file=stdout)
-    print("Slash commands work too: " + ", ".join(f"/{c}" for c in COMMANDS) + " (e.g. /brief Acme).", file=stdout)
+    print("Slash commands work too: " + ", ".join(f"/{c}" for c in COMMANDS) + " (e.g. /brief <account>).", file=stdout)
     history: list[str] = []
     while True:
         if interactive:

@@ -25,7 +25,7 @@ def fold(text: str) -> str:
 
 
 def core_name(name: str) -> str:
-    """The distinctive part of a company name: 'ACME Corp.' and 'Acme Corporation' -> 'acme'."""
+    """The distinctive part of a company name: 'Example Corp.' and 'Example Corporation' -> 'example'."""
     words = fold(name).split()
     kept = [w for w in words if w not in _LEGAL_WORDS]
     return " ".join(kept or words)
@@ -96,13 +96,13 @@ class AccountResolver:
             return Resolution(query, exact[0])
         if len(exact) > 1:
             return Resolution(query, None, tuple(exact), close=True)
-        # 'brightwater' -> every account whose name starts with those words
+        # 'northwind' -> every account whose name starts with those words
         prefixed = [a for a in self.accounts if (a.core + " ").startswith(core + " ")]
         if len(prefixed) == 1:
             return Resolution(query, prefixed[0])
         if len(prefixed) > 1:
             return Resolution(query, None, tuple(prefixed), close=True)
-        # 'solana' -> 'Distribuciones Solana S.L.': every typed word is a word of the name
+        # 'lopez' -> 'Transportes Lopez S.L.': every typed word is a word of the name
         wanted = set(core.split())
         if all(len(word) >= 4 for word in wanted):
             by_words = [a for a in self.accounts if wanted <= set(a.core.split())]
@@ -135,7 +135,7 @@ class AccountResolver:
         return Resolution(query, None, tuple(suggestions or [a for _, a in scored[:3]]))
 
     def mentioned_in(self, text: str) -> list[Account]:
-        """Accounts a free-text question names ('next step on the Acme deal?')."""
+        """Accounts a free-text question names ('next step on the Northwind deal?')."""
         folded = f" {fold(text)} "
         found: list[Account] = []
         for account in self.accounts:
@@ -148,6 +148,6 @@ class AccountResolver:
 def _name_score(query: str, choice: str, **_: object) -> float:
     # ratio catches typos in the whole name; partial_ratio a word or two typed of a longer name
     whole = fuzz.ratio(query, choice)
-    reordered = fuzz.token_sort_ratio(query, choice)  # "solana distribuciones"
+    reordered = fuzz.token_sort_ratio(query, choice)  # words typed in another order
     first = fuzz.ratio(query, choice.split()[0]) if choice else 0.0
     return max(whole, reordered, first)

@@ -158,7 +158,7 @@ class Retriever:
         all of that account's records are ranked too (so a deal's next step is not crowded out by
         look-alike records of other accounts). When it asks for a kind of thing ("next step", "case
         study", "who did we meet"), the best of that kind join. Names and codes in the question
-        ("Corvane", "S/4HANA", "IT") are matched literally within the account and the content.
+        (a competitor, a system such as "SAP", "IT") are matched literally within the account and the content.
         The account's records and the content library are ranked exactly in memory: filtered HNSW
         searches on a selective filter are slow at scale.
         """

@@ -48,7 +48,7 @@ def reply(*, services: Any, guard: Any, client: Any, event: dict[str, Any], say:
         return
     question = clean(event.get("text"))
     if not question:
-        say(text="Ask me about an account or our sales content — e.g. “what is the next step on the Acme deal?”",
+        say(text="Ask me about an account or our sales content — e.g. “what is the next step on the <account> deal?”",
             thread_ts=thread_ts)
         return
     try:

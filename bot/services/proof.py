@@ -53,7 +53,7 @@ def sentences_of(hit: Hit) -> list[str]:
 
 
 def customer_name(title: str) -> str:
-    """'Marlow Home Retail releases GBP 41M ...' -> 'Marlow Home Retail' (the leading proper name)."""
+    """'Northwind Traders cuts costs 12% ...' -> 'Northwind Traders' (the leading proper name)."""
     title = re.sub(r"^(case study|customer story|success story|étude de cas|etude de cas|fallstudie|caso de éxito|"
                    r"caso de exito)\s*[:\-–—]?\s*", "", title.strip(), flags=re.IGNORECASE)
     if title.isupper():
