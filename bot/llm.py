@@ -64,10 +64,11 @@ def build_model(settings: Settings, prompts: dict[str, Prompt] | None = None) ->
     if not settings.llm_enabled:
         return None
     from langchain_openai import ChatOpenAI
+    from pydantic import SecretStr
 
     chat = ChatOpenAI(
         model=settings.openai_model,
-        api_key=settings.openai_api_key,
+        api_key=SecretStr(settings.openai_api_key) if settings.openai_api_key else None,
         base_url=settings.openai_base_url,
         timeout=settings.openai_timeout,
         max_retries=1,

@@ -94,7 +94,7 @@ class Settings(BaseSettings):
 def load_settings(env_file: str | Path | None = ".env", **overrides: object) -> Settings:
     """Build the settings once; raise SettingsError with one line naming the variable."""
     try:
-        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg,arg-type]
     except ValidationError as exc:
         error = exc.errors()[0]
         if error.get("loc"):

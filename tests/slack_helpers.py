@@ -24,10 +24,9 @@ from urllib.parse import urlencode
 
 import pytest
 from slack_bolt import App, BoltRequest, BoltResponse
+from slack_mock import BOT_USER_ID, Call, SlackMock
 from slack_sdk import WebClient
 from slack_sdk.signature import SignatureVerifier
-
-from slack_mock import BOT_USER_ID, Call, SlackMock
 
 REPO = Path(__file__).resolve().parent.parent
 PAYLOADS = Path(__file__).resolve().parent / "payloads"

@@ -10,9 +10,19 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.blocks import (BUTTON_VALUE_LIMIT, FEEDBACK_HELPFUL, FEEDBACK_NOT_HELPFUL, SHARE_IN_CHANNEL,
-                        build_answer_blocks, build_brief_blocks, build_draft_blocks,
-                        build_home_view, build_result_blocks, build_triage_blocks, fallback_text)
+from bot.blocks import (
+    BUTTON_VALUE_LIMIT,
+    FEEDBACK_HELPFUL,
+    FEEDBACK_NOT_HELPFUL,
+    SHARE_IN_CHANNEL,
+    build_answer_blocks,
+    build_brief_blocks,
+    build_draft_blocks,
+    build_home_view,
+    build_result_blocks,
+    build_triage_blocks,
+    fallback_text,
+)
 from bot.commands import COMMANDS, CommandResult
 from bot.formatting import BLOCK_LIMIT, SECTION_LIMIT, escape, split_text, to_mrkdwn
 from bot.services.answering import Answer

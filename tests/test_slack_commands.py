@@ -6,11 +6,10 @@ import json
 import time
 
 import pytest
+from slack_helpers import SECRET_PATTERN, Harness, action_ids, blocks_of, button, harness, mock, sample, visible_text  # noqa: F401
 
 from bot.blocks import FEEDBACK_HELPFUL, FEEDBACK_NOT_HELPFUL, PICK_ACCOUNT, SHARE_IN_CHANNEL
 from bot.services.feedback import FeedbackStore
-from slack_helpers import (SECRET_PATTERN, Harness, action_ids, blocks_of, button, harness, mock,  # noqa: F401
-                           sample, visible_text)
 
 RESULT_TIMEOUT = 15
 
@@ -252,8 +251,8 @@ def test_llm_outage_still_delivers_and_says_so(broken_model_harness, command, te
 
 def test_llm_outage_with_the_real_openai_client_against_a_failing_endpoint(sample, mock) -> None:
     """The real openai client (through langchain-openai) against a local endpoint answering 500."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
     import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     seen: list[str] = []
 

@@ -5,11 +5,20 @@ from __future__ import annotations
 import time
 
 import pytest
+from slack_helpers import (  # noqa: F401
+    action_ids,
+    blocks_of,
+    harness,
+    mock,
+    new_ts,
+    sample,
+    thread_with_bot,
+    thread_without_bot,
+    visible_text,
+)
+from slack_mock import BOT_ID, BOT_USER_ID
 
 from bot.blocks import FEEDBACK_HELPFUL
-from slack_helpers import (action_ids, blocks_of, harness, mock, new_ts, sample,  # noqa: F401
-                           thread_with_bot, thread_without_bot, visible_text)
-from slack_mock import BOT_ID, BOT_USER_ID
 
 ANSWER_TIMEOUT = 15
 
@@ -208,7 +217,6 @@ def test_app_home_messages_tab_publishes_nothing(harness) -> None:
 def test_follow_up_is_answered_with_the_thread_as_context(sample, mock) -> None:
     """The earlier question in the thread reaches the answering service (seen by a fake model)."""
     from fake_openai import fake_model
-
     from slack_helpers import Harness
 
     # the model first rewrites the follow-up into a standalone question, then answers from the passages

@@ -7,10 +7,21 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from slack_helpers import (  # noqa: F401
+    Harness,
+    action_ids,
+    blocks_of,
+    button,
+    harness,
+    http,
+    mock,
+    new_ts,
+    running_server,
+    sample,
+    visible_text,
+)
 
 from bot.blocks import SHARE_IN_CHANNEL
-from slack_helpers import (Harness, action_ids, blocks_of, button, harness, http, mock, new_ts,  # noqa: F401
-                           running_server, sample, visible_text)
 
 TIMEOUT = 15
 FORM = "application/x-www-form-urlencoded"

@@ -7,11 +7,21 @@ import re
 import time
 
 import pytest
+from slack_helpers import (  # noqa: F401
+    EVIL_ACCOUNT,
+    Harness,
+    blocks_of,
+    button,
+    harness,
+    mock,
+    new_ts,
+    sample,
+    thread_with_bot,
+    visible_text,
+)
+from slack_mock import BOT_USER_ID
 
 from bot.blocks import SHARE_IN_CHANNEL
-from slack_helpers import (EVIL_ACCOUNT, Harness, blocks_of, button, harness, mock, new_ts,  # noqa: F401
-                           sample, thread_with_bot, visible_text)
-from slack_mock import BOT_USER_ID
 
 TIMEOUT = 15
 FORM = "application/x-www-form-urlencoded"

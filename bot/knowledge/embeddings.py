@@ -82,9 +82,11 @@ class Named(Embeddings):
 def build_embeddings(settings: Settings) -> NamedEmbeddings:
     if settings.embeddings == "openai":
         from langchain_openai import OpenAIEmbeddings
+        from pydantic import SecretStr
 
         inner = OpenAIEmbeddings(
-            model="text-embedding-3-small", api_key=settings.openai_api_key, base_url=settings.openai_base_url,
+            model="text-embedding-3-small",
+            api_key=SecretStr(settings.openai_api_key) if settings.openai_api_key else None, base_url=settings.openai_base_url,
             max_retries=2, timeout=30,
         )
         return Named(inner, OPENAI_MODEL)

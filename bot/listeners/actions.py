@@ -7,8 +7,15 @@ import logging
 import re
 from typing import Any
 
-from bot.blocks import (FEEDBACK_HELPFUL, FEEDBACK_NOT_HELPFUL, PICK_ACCOUNT, SHARE_IN_CHANNEL,
-                        build_refusal_blocks, build_result_blocks, fallback_text)
+from bot.blocks import (
+    FEEDBACK_HELPFUL,
+    FEEDBACK_NOT_HELPFUL,
+    PICK_ACCOUNT,
+    SHARE_IN_CHANNEL,
+    build_refusal_blocks,
+    build_result_blocks,
+    fallback_text,
+)
 from bot.commands import CommandError, run_command
 from bot.formatting import escape
 from bot.listeners.guard import Guard

@@ -5,7 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from bot.blocks import build_refusal_blocks, build_result_blocks, build_usage_blocks, fallback_text
+from bot.blocks import (
+    build_refusal_blocks,
+    build_result_blocks,
+    build_usage_blocks,
+    fallback_text,
+)
 from bot.commands import COMMANDS, USAGE, CommandError, run_command
 from bot.formatting import escape
 from bot.listeners.guard import Guard

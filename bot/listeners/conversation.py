@@ -53,7 +53,7 @@ def reply(*, services: Any, guard: Any, client: Any, event: dict[str, Any], say:
         return
     try:
         if history is None and thread_ts and thread_ts != event.get("ts"):
-            history = history_of(thread_messages(client, channel, thread_ts), before_ts=event.get("ts", ""),
+            history = history_of(thread_messages(client, str(channel), thread_ts), before_ts=event.get("ts", ""),
                                  bot_user_id=context.get("bot_user_id"))
         answer = answer_question(question, retriever=services.retriever, history=history or [],
                                  model=services.model)
