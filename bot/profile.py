@@ -11,13 +11,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import date
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bot.knowledge.accounts import fold
 
@@ -55,6 +63,15 @@ class Persona(_Strict):
                 raise ValueError(f"function '{item}' must be a lower-case identifier like supply_chain")
         return value
 
+    def filled_by(self, level: str, function: str) -> bool:
+        """The one definition of who sits in this persona's seat: its function, at the seniority its role
+        needs (an economic buyer is an executive or a VP; the others may be directors)."""
+        if function not in self.functions:
+            return False
+        if self.role == "economic_buyer":
+            return level in ("executive", "vp")
+        return level in ("executive", "vp", "director")
+
     @property
     def headline(self) -> str:
         """The first outcome: what a one-line opener talks about."""
@@ -82,6 +99,23 @@ class Engagement(_Strict):
     two_way: tuple[str, ...] = ()
     one_way: tuple[str, ...] = ()
     one_way_notes: tuple[str, ...] = ()
+    marketing: tuple[str, ...] = ()
+    attendees: tuple[str, ...] = ()
+
+    def is_two_way(self, activity_type: str) -> bool:
+        """A meeting, call or email exchange is engagement; a note, task, web visit or webinar is not."""
+        folded = fold(activity_type)
+        if phrase_pattern((*self.one_way, *self.marketing)).search(folded):
+            return False
+        return bool(phrase_pattern(self.two_way).search(folded))
+
+    def is_marketing(self, activity_type: str) -> bool:
+        return bool(phrase_pattern(self.marketing).search(fold(activity_type)))
+
+    def attendees_in(self, notes: str) -> str:
+        """The text after 'Attendees:' (in any language the profile lists), '' when there is none."""
+        match = _attendee_list(self.attendees).search(notes)
+        return match.group(1) if match else ""
 
 
 class Stages(_Strict):
@@ -160,29 +194,37 @@ class SellerProfile(_Strict):
                 return persona
         return None
 
-    def outcomes_for(self, function: str) -> Persona | None:
-        return self.persona_for(function)
+    @cached_property
+    def _persona_ranks(self) -> dict[str, int]:
+        ranks: dict[str, int] = {}
+        for rank, persona in enumerate(self.personas):
+            for function in persona.functions:
+                ranks.setdefault(function, rank)
+        return ranks
+
+    def persona_rank(self, function: str) -> int:
+        """The rank of the first persona covering this function, in the profile's priority order."""
+        return self._persona_ranks.get(function, len(self.personas))
+
+    def is_economic_buyer(self, level: str, function: str) -> bool:
+        return any(p.filled_by(level, function) for p in self.economic_buyers())
 
     def is_buying_function(self, function: str) -> bool:
         return function in self.buying_functions
 
-    def is_economic_buyer(self, level: str, function: str) -> bool:
-        """The one definition: an executive or VP in a function whose persona signs for the budget."""
-        if level not in ("executive", "vp"):
-            return False
-        return any(p.role == "economic_buyer" for p in self.personas_for(function))
+    def economic_buyers(self) -> list[Persona]:
+        return [p for p in self.personas if p.role == "economic_buyer"]
 
     def economic_buyer_roles(self) -> str:
-        names = [p.name for p in self.personas if p.role == "economic_buyer"]
-        return join_words(names, "or") or "the executive who owns the budget"
+        """'the CFO or the CEO': whom to find when nobody senior is on file."""
+        return join_words([f"the {p.name}" for p in self.economic_buyers()], "or") or "the executive who owns the budget"
 
     def role_to_find(self, function: str) -> str:
-        """'the CFO' for a finance person; the economic buyer when nothing fits the function."""
+        """'the CFO' for a finance person; the economic buyer when no persona covers the function."""
         personas = self.personas_for(function)
         if personas:
             return join_words([f"the {p.name}" for p in personas[:2]], "or")
-        return f"the {self.economic_buyer_roles()}" if self.economic_buyer_roles()[:4] != "the " \
-            else self.economic_buyer_roles()
+        return self.economic_buyer_roles()
 
     def trigger_label(self, kind: str) -> str:
         trigger = self.triggers.get(kind)
@@ -214,9 +256,6 @@ class SellerProfile(_Strict):
     def stage_known(self, stage: str) -> bool:
         return self.stage_state(stage) is not None
 
-    def is_closed(self, stage: str) -> bool:
-        return self.stage_state(stage) in ("won", "lost")
-
     @cached_property
     def fingerprint(self) -> str:
         """What ingested documents depend on: title vocabulary and stages (a change re-ingests)."""
@@ -233,11 +272,25 @@ class SellerProfile(_Strict):
 # ------------------------------------------------------------------ matching phrases in any language
 
 def phrase_pattern(phrases: Iterable[str]) -> re.Pattern[str]:
-    """Whole-word, case- and accent-insensitive alternation over folded text (see `fold`)."""
+    """Whole-word, case- and accent-insensitive alternation over folded text (see `fold`).
+
+    Compiled once per list of phrases: the profile's lists are tuples, so callers can ask on every use.
+    """
+    return _phrase_pattern(tuple(phrases))
+
+
+@lru_cache(maxsize=256)
+def _phrase_pattern(phrases: tuple[str, ...]) -> re.Pattern[str]:
     folded = sorted({fold(p) for p in phrases if fold(p)}, key=len, reverse=True)
     if not folded:
         return re.compile(r"(?!x)x")
     return re.compile(r"\b(" + "|".join(re.escape(p) for p in folded) + r")\b")
+
+
+@lru_cache(maxsize=16)
+def _attendee_list(markers: tuple[str, ...]) -> re.Pattern[str]:
+    words = "|".join(re.escape(m) for m in sorted(set(markers), key=len, reverse=True)) or r"(?!x)x"
+    return re.compile(rf"\b(?:{words})\s*:\s*([^.;\n]+)", re.IGNORECASE)
 
 
 def _mentions(values: Iterable[str], text: str) -> bool:
@@ -333,22 +386,25 @@ def _extend(own: Any, base: Any) -> Any:
     return {"label": label or base_label or "", "phrases": [*phrases(own), *phrases(base)]}
 
 
-def load_profile(knowledge_path: Path | None, *, content_hints: "ContentHints | None" = None) -> SellerProfile:
-    """The profile beside the knowledge (if any) over the generic defaults; fails with file, line and key."""
+def load_profile(knowledge_path: Path | None) -> SellerProfile:
+    """The profile beside the knowledge (if any) over the generic defaults; fails with file, line and key.
+
+    The content library is read only for the keys the profile leaves out (personas, industries, products).
+    """
     defaults, _ = _read_yaml(DEFAULTS)
     path = (knowledge_path / PROFILE_NAME) if knowledge_path else None
     own: dict[str, Any] = {}
     text = ""
     if path is not None and path.is_file():
         own, text = _read_yaml(path)
-    hints = content_hints or ContentHints()
-    merged = _merge(defaults, hints.as_profile_keys(own))
+    merged = defaults
+    if knowledge_path is not None and not {"personas", "industries", "products"} <= own.keys():
+        merged = _merge(defaults, content_hints(knowledge_path).as_profile_keys(own, defaults))
     merged = _merge(merged, own)
     try:
-        profile = SellerProfile.model_validate({**merged, "source": str(path) if own else "defaults"})
+        return SellerProfile.model_validate({**merged, "source": str(path) if own else "defaults"})
     except ValidationError as exc:
         raise ProfileError(_describe(exc, path, text)) from None
-    return profile
 
 
 def _describe(exc: ValidationError, path: Path | None, text: str) -> str:
@@ -366,42 +422,44 @@ def _describe(exc: ValidationError, path: Path | None, text: str) -> str:
 
 # ------------------------------------------------------------------ what the content says
 
-class ContentHints(BaseModel):
+@dataclass
+class ContentHints:
     """Facts the content library states about the seller, used where the profile says nothing."""
 
-    personas: dict[str, set[str]] = Field(default_factory=dict)  # persona name -> industries
-    industries: set[str] = Field(default_factory=set)
-    products: list[str] = Field(default_factory=list)
+    personas: dict[str, set[str]] = field(default_factory=dict)  # persona name -> industries
+    industries: set[str] = field(default_factory=set)
+    products: list[str] = field(default_factory=list)
 
-    def as_profile_keys(self, own: dict[str, Any]) -> dict[str, Any]:
+    def as_profile_keys(self, own: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
         keys: dict[str, Any] = {}
         if "industries" not in own and self.industries:
             keys["industries"] = sorted(self.industries)
         if "products" not in own and self.products:
             keys["products"] = self.products
         if "personas" not in own and self.personas:
-            keys["personas"] = _personas_from_names(self.personas)
+            generic = {fold(p["name"]): p for p in defaults.get("personas", [])}
+            keys["personas"] = [_persona_from_name(name, industries, generic.get(fold(name)))
+                                for name, industries in self.personas.items()]
         return keys
 
 
-def _personas_from_names(names: dict[str, set[str]]) -> list[dict[str, Any]]:
-    """Persona documents name roles ("CFO", "VP Operations"); read their function from the title reader."""
+_ROLE_OF_FUNCTION = {"finance": "economic_buyer", "general_management": "economic_buyer", "it": "technical",
+                     "procurement": "procurement"}
+
+
+def _persona_from_name(name: str, industries: set[str], generic: dict[str, Any] | None) -> dict[str, Any]:
+    """A persona document names a role ("CFO", "VP Operations"): the generic persona of that name, else
+    its function read by the title reader."""
+    if generic:
+        return {**generic, "name": name, "industries": sorted(industries)}
     from bot.knowledge.titles import classify_title
 
-    defaults, _ = _read_yaml(DEFAULTS)
-    generic = {fold(p["name"]): p for p in defaults.get("personas", [])}
-    personas = []
-    for name, industries in names.items():
-        info = classify_title(name)
-        base = generic.get(fold(name))
-        functions = list(base["functions"]) if base else ([info.function] if info.function != "other" else [])
-        by_function = {"it": "technical", "procurement": "procurement"}
-        role = base["role"] if base else ("economic_buyer" if info.function in ("finance", "general_management")
-                                          and info.level == "executive"
-                                          else by_function.get(info.function, "functional_executive"))
-        personas.append({"name": name, "role": role, "functions": functions,
-                         "outcomes": list(base["outcomes"]) if base else [], "industries": sorted(industries)})
-    return personas
+    info = classify_title(name)
+    role = _ROLE_OF_FUNCTION.get(info.function, "functional_executive")
+    if role == "economic_buyer" and info.level != "executive":
+        role = "functional_executive"
+    return {"name": name, "role": role, "functions": [info.function] if info.function != "other" else [],
+            "industries": sorted(industries)}
 
 
 def content_hints(knowledge_path: Path | None) -> ContentHints:
@@ -413,21 +471,24 @@ def content_hints(knowledge_path: Path | None) -> ContentHints:
     folder = knowledge_path / "content" if knowledge_path else None
     if folder is None or not folder.is_dir():
         return hints
-    from bot.knowledge.content import load_front_matter, module_names
+    from bot.knowledge.content import (
+        guess_type,
+        load_front_matter,
+        module_names,
+        normalize_type,
+    )
 
     for path in sorted(folder.rglob("*")):
         if not path.is_file():
             continue
-        suffix = path.suffix.lower()
-        if suffix in (".md", ".markdown"):
+        if path.suffix.lower() in (".md", ".markdown"):
             front = load_front_matter(path)
-            doc_type = fold(str(front.get("type") or path.stem)).replace(" ", "_")
             industries = _listed(front.get("industries"))
             hints.industries.update(industries)
-            if "persona" in doc_type:
+            if normalize_type(front.get("type") or guess_type(path)) == "persona":
                 for name in _listed(front.get("personas")):
                     hints.personas.setdefault(name, set()).update(industries)
-        if "product" in path.stem.lower() or "overview" in path.stem.lower():
+        if guess_type(path) == "product":
             hints.products.extend(n for n in module_names(path) if n not in hints.products)
     return hints
 

@@ -9,7 +9,7 @@ from bot.knowledge.embeddings import NamedEmbeddings, build_embeddings
 from bot.knowledge.retrieval import Retriever
 from bot.knowledge.store import KnowledgeStore, open_store
 from bot.llm import Model, build_model
-from bot.profile import SellerProfile, content_hints, load_profile
+from bot.profile import SellerProfile, load_profile
 from bot.prompts import Prompt, load_prompts
 from bot.services.context import Context, resolve_today
 from bot.settings import Settings
@@ -40,7 +40,7 @@ def build_services(settings: Settings, *, embeddings: NamedEmbeddings | None = N
     nothing is embedded yet."""
     prompts = load_prompts()
     wording = load_all_wording()
-    profile = load_profile(settings.knowledge_path, content_hints=content_hints(settings.knowledge_path))
+    profile = load_profile(settings.knowledge_path)
     model = model or build_model(settings, prompts)
     embeddings = embeddings or build_embeddings(settings)
     # The embedding-model guard runs on first use of the store, so `ingest --rebuild` can still

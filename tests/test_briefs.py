@@ -7,11 +7,6 @@ import json
 from datetime import date
 
 import pytest
-
-from bot.cli import run_ingest
-from bot.llm import FALLBACK_NOTE, build_model
-from bot.runtime import Services, build_services
-from bot.services.briefs import build_brief
 from fake_openai import (  # noqa: F401 - fake_openai is a fixture
     SAMPLE_KNOWLEDGE,
     FakeOpenAI,
@@ -21,6 +16,11 @@ from fake_openai import (  # noqa: F401 - fake_openai is a fixture
     make_ctx,
     run_cli,
 )
+
+from bot.cli import run_ingest
+from bot.llm import FALLBACK_NOTE, build_model
+from bot.runtime import Services, build_services
+from bot.services.briefs import build_brief
 
 CONTRACT_KEYS = {"account", "summary", "opportunities", "activities", "buying_committee", "coverage_gaps",
                  "flagged_leads", "next_steps", "sources"}

@@ -7,6 +7,14 @@ import json
 import re
 
 import pytest
+from fake_openai import (  # noqa: F401 - fake_openai is a fixture
+    FakeOpenAI,
+    SampleKnowledge,
+    fake_model,
+    fake_openai,
+    make_ctx,
+    run_cli,
+)
 
 from bot.cli import run_ingest
 from bot.knowledge.retrieval import Hit
@@ -16,14 +24,6 @@ from bot.services.drafts import check_draft, draft_outreach, failed_checks
 from bot.services.proof import Proof
 from bot.services.relationship import Relationship
 from bot.services.signals import Trigger
-from fake_openai import (  # noqa: F401 - fake_openai is a fixture
-    FakeOpenAI,
-    SampleKnowledge,
-    fake_model,
-    fake_openai,
-    make_ctx,
-    run_cli,
-)
 
 CONTRACT_KEYS = {"to", "subject", "body", "rationale", "checks", "sources"}
 ACME_SENIORS = {"Diane Whitaker", "Robert Okafor", "Sandeep Rao"}  # CFO, VP Operations, CIO in contacts.csv
@@ -243,7 +243,9 @@ def test_acme_draft_continues_the_open_deal_instead_of_introducing_us(acme_draft
     shown = acme_draft.as_dict()
     assert shown["checks"]["relationship"] == "open_opportunity"
     assert shown["checks"]["cold_introduction"] is False
-    assert shown["body"].split("\n\n")[1].startswith("Following our conversations on ")
+    assert shown["body"].split("\n\n")[1].startswith("As your team and ours work through the business case at Acme")
+    # the CRM's deal names are ours, never written to the buyer
+    assert "Acme - " not in shown["body"]
     assert cold_phrases(shown["body"]) == []
     assert "Relationship: open opportunity" in shown["rationale"]
 
@@ -386,6 +388,7 @@ Id,Name,Industry,NumberOfEmployees,AnnualRevenue,BillingCountry
 001K,Kestrel Foods,Food & Beverage,2100,510000000,United Kingdom
 001R,Rowan Retail,Retail,3200,870000000,United Kingdom
 001N,Northwind Mills,Manufacturing,1800,420000000,United States
+001S,Sorrel Stores,Retail,2600,640000000,United Kingdom
 """
 CONTACTS = """\
 Id,FirstName,LastName,Title,Email,Department,AccountId
@@ -396,6 +399,8 @@ Id,FirstName,LastName,Title,Email,Department,AccountId
 003G,Grace,Lin,Chief Financial Officer,grace.lin@northwind.example,Finance,001N
 003O,Omar,Haddad,VP Operations,omar.haddad@northwind.example,Operations,001N
 003I,Priya,Nair,Supply Chain Analyst,priya.nair@northwind.example,Supply Chain,001N
+003S,Simone,Hart,Chief Financial Officer,simone.hart@sorrel.example,Finance,001S
+003T,Theo,Marsh,VP Operations,theo.marsh@sorrel.example,Operations,001S
 """
 OPPORTUNITIES = """\
 Id,AccountId,Name,StageName,Amount,CloseDate,NextStep,Owner,Probability
@@ -403,10 +408,12 @@ Id,AccountId,Name,StageName,Amount,CloseDate,NextStep,Owner,Probability
 006K1,001K,Kestrel - Planning Suite,Closed Won,200000,2025-10-30,,Sarah Klein,100
 006K2,001K,Kestrel - Renewal 2027,Proposal,210000,2027-01-29,Renewal proposal to Karen Doyle,Sarah Klein,70
 006R,001R,Rowan - Planning Suite,Closed Won,350000,2025-06-30,,Sarah Klein,100
+006S,001S,Sorrel - Planning Suite,Closed Won,280000,2025-09-30,,Sarah Klein,100
 """
 ACTIVITIES = """\
 Id,ActivityDate,Type,Subject,Description,WhoId,WhatId
 00TR,2026-11-10,Call,Escalation,Rita Okoye is unhappy with forecast adoption and says they may not renew.,003R,001R
+00TS,2026-11-14,Meeting,Service review,Theo Marsh escalated the forecast errors of the last two months and is looking at alternatives.,003T,001S
 00TN,2026-11-12,Call,Planning for growth,Omar Haddad announced a new plant in Tulsa (production start in 2027); Priya says planning is still on spreadsheets.,003I,001N
 """
 STUDY = """\
@@ -437,11 +444,10 @@ def draft_for(services: Services, name: str, ctx, **kwargs):
 
 @pytest.mark.parametrize("account, state, subject, opening", [
     ("Harrow Plastics", "open_opportunity", "Harrow Plastics: working capital in the business case",
-     ("Following our conversations on Harrow - Inventory Programme, I wanted to bring the discussion back to what "
-      "matters to you: working capital.")),
+     ("As your team and ours work through the business case at Harrow Plastics, I wanted to make sure it answers "
+      "what matters to you: working capital.")),
     ("Kestrel Foods", "renewal", "Kestrel Foods: working capital before the renewal",
-     ("Ahead of the renewal (Kestrel - Renewal 2027), I'd like us to look together at what working capital looks "
-      "like today")),
+     "Ahead of the renewal, I'd like us to look together at what working capital looks like today"),
     ("Rowan Retail", "at_risk", "Rowan Retail: the concerns your team raised",
      "Before we talk about the renewal, I want to address the concerns your team raised on 2026-11-10 directly"),
 ])
@@ -453,7 +459,18 @@ def test_a_draft_to_an_account_in_a_conversation_never_reads_as_a_cold_introduct
     assert draft.subject == subject
     assert draft.body.split("\n\n")[1].startswith(opening), draft.body
     assert cold_phrases(f"{draft.subject}\n{draft.body}") == []
+    assert " - " not in draft.body  # no CRM deal name ("Harrow - Inventory Programme") reaches the buyer
     assert draft.checks["cold_introduction"] is False and draft.checks["passed"] is True, failed_checks(draft.checks)
+
+
+def test_a_renewal_at_risk_is_written_to_the_senior_person_who_raised_the_problem(accounts: Services, ctx) -> None:
+    """Theo raised the escalation: he gets the draft, though the CFO would win the usual ranking."""
+    draft = draft_for(accounts, "Sorrel Stores", ctx)
+
+    assert draft.checks["relationship"] == "at_risk"
+    assert draft.to["name"] == "Theo Marsh"
+    assert draft.body.split("\n\n")[1].startswith("Before we talk about the renewal, I want to address the concerns "
+                                                   "your team raised on 2026-11-14")
 
 
 def test_a_prospect_may_get_a_first_introduction(accounts: Services, ctx) -> None:
@@ -471,9 +488,8 @@ def test_a_renewal_draft_asks_what_success_looks_like(accounts: Services, ctx) -
 
 def test_a_model_cold_introduction_to_an_open_deal_is_sent_back(accounts: Services, ctx) -> None:
     composed = draft_for(accounts, "Harrow Plastics", ctx)
-    cold = composed.body.replace("Following our conversations on Harrow - Inventory Programme, I wanted to bring the "
-                                 "discussion back", "I'm reaching out to introduce Vantara Systems and bring the "
-                                 "discussion")
+    cold = composed.body.replace("As your team and ours work through the business case at Harrow Plastics",
+                                 "I'm reaching out to introduce Vantara Systems")
     assert cold != composed.body
     model, seen = fake_model(as_reply("Introducing Vantara", cold), as_reply("Working capital", composed.body))
 

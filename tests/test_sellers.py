@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from fake_openai import REPO, SampleKnowledge, make_ctx
 
 LABELS = sorted((REPO / "tests" / "sellers").glob("*.yaml"))

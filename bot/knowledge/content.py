@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from bot.knowledge.documents import Chunk, LoadError, Loaded, MetaValue, chunk_id
+from bot.knowledge.documents import Chunk, Loaded, LoadError, MetaValue, chunk_id
 
 CONTENT_SUFFIXES = {".md", ".markdown", ".txt", ".pdf", ".html", ".htm"}
 CHUNK_SIZE = 900
@@ -126,8 +126,8 @@ def module_names(path: Path) -> list[str]:
         if parent_level is not None:
             if level <= parent_level:
                 parent_level = None
-            else:
-                names.append(match.group(2))
+            else:  # "ShiftLine: scheduling, time and attendance" -> "ShiftLine"
+                names.append(re.split(r"\s*(?::|—|–|\s-\s|\()\s*", match.group(2))[0])
     return names
 
 

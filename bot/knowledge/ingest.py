@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -156,7 +156,7 @@ def _digest(path: Path, fingerprint: str, rules: str) -> str:
     return digest.hexdigest()
 
 
-def _vanished(states: dict[str, object], paths: Sequence[Path], root: Path, present: dict[str, Path]) -> list[str]:
+def _vanished(states: Mapping[str, object], paths: Sequence[Path], root: Path, present: dict[str, Path]) -> list[str]:
     """Sources recorded under a scanned folder that no longer exist on disk."""
     folders = [p.resolve() for p in paths if p.is_dir()]
     gone = []

@@ -6,9 +6,9 @@ import json
 import re
 import threading
 import time
-from datetime import date
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from bot.knowledge.accounts import Account, AccountResolver, Resolution
@@ -215,7 +215,7 @@ class Retriever:
         now = time.monotonic()
         cached = self._content
         if cached is None or now - cached[0] > CONTENT_TTL:
-            cached = (now, Slice.load(self.store, {"kind": "content"}))
+            cached = (now, Slice.load(self.store, {"kind": "content"}) or Slice([], [], [], []))
             self._content = cached
         return cached[1]
 

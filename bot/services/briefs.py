@@ -6,7 +6,6 @@ committee should hold, what each persona cares about and the wording come from t
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,8 +22,6 @@ from bot.services.signals import Trigger, find_triggers
 from bot.services.triage import triage_account
 from bot.wording import count_noun
 
-_ATTENDEES = re.compile(r"\b(?:attendees|participants|present|teilnehmer(?:innen)?|anwesend|participantes|"
-                        r"asistentes|presentes)\s*:\s*([^.;\n]+)", re.IGNORECASE)
 AVERAGE_COMMITTEE = 5.4  # people in a typical B2B buying decision
 ROLE_NAMES = {"economic_buyer": "economic buyer", "functional_executive": "functional executive",
               "technical": "technical buyer", "procurement": "procurement", "user": "user"}
@@ -88,38 +85,26 @@ class Brief:
         }
 
 
-def is_two_way(activity_type: str, profile: SellerProfile) -> bool:
-    """A meeting, call or email exchange is engagement; a note, task or web visit is not."""
-    folded = fold(activity_type)
-    if phrase_pattern(profile.engagement.one_way).search(folded):
-        return False
-    return bool(phrase_pattern(profile.engagement.two_way).search(folded))
-
-
 def build_committee(contacts: list[Hit], activities: list[Hit], ctx: Context) -> list[Member]:
     """The account's people, each engaged or not: two-way contact with them in the engagement window."""
     profile = ctx.profile
     window = profile.engagement.window_days
-    two_way: dict[str, bool] = {}
     recent: dict[str, list[str]] = {}
     names = {str(h.record.get("id")): fold(str(h.record.get("name") or "")) for h in contacts}
     unanswered = phrase_pattern(profile.engagement.one_way_notes)
     for hit in activities:
         record = hit.record
         age = age_in_days(str(record.get("date") or ""), ctx.date)
-        kind = str(record.get("type") or "")
-        if kind not in two_way:
-            two_way[kind] = is_two_way(kind, profile)
-        if age is None or not 0 <= age <= window or not two_way[kind]:
+        if age is None or not 0 <= age <= window or not profile.engagement.is_two_way(str(record.get("type") or "")):
             continue
         said = fold(" ".join(str(record.get(k) or "") for k in ("subject", "description")))
         if unanswered.search(said):
             continue
         present = {str(record["contact_id"])} if record.get("contact_id") else set()
         # a meeting note's attendee list had those people in the room; a name merely mentioned did not
-        attendees = _ATTENDEES.search(str(record.get("description") or ""))
+        attendees = profile.engagement.attendees_in(str(record.get("description") or ""))
         if attendees:
-            listed = f" {fold(attendees.group(1))} "
+            listed = f" {fold(attendees)} "
             present |= {cid for cid, name in names.items() if name and f" {name} " in listed}
         for contact_id in present:
             recent.setdefault(contact_id, []).append(str(record["date"]))
@@ -130,26 +115,12 @@ def build_committee(contacts: list[Hit], activities: list[Hit], ctx: Context) ->
         info = profile.titles.read(str(record.get("title") or ""))
         members.append(Member(str(record.get("name")), str(record.get("title") or ""), info, bool(dates),
                               len(dates), max(dates) if dates else None, hit.ref, str(record.get("id") or "")))
-    order = _persona_order(profile)
-    return sorted(members, key=lambda m: (-m.info.seniority, order.get(m.info.function, 99), not m.engaged, m.name))
-
-
-def _persona_order(profile: SellerProfile) -> dict[str, int]:
-    """Function -> the rank of its first persona in the profile's priority order."""
-    order: dict[str, int] = {}
-    for rank, persona in enumerate(profile.personas):
-        for function in persona.functions:
-            order.setdefault(function, rank)
-    return order
+    return sorted(members, key=lambda m: (-m.info.seniority, profile.persona_rank(m.info.function), not m.engaged,
+                                          m.name))
 
 
 def holds(member: Member, persona: Persona) -> bool:
-    """Whether a person fills a persona's seat: its function, at the seniority the role needs."""
-    if member.info.function not in persona.functions:
-        return False
-    if persona.role == "economic_buyer":
-        return member.info.level in ("executive", "vp")
-    return member.info.senior
+    return persona.filled_by(member.info.level, member.info.function)
 
 
 def coverage_gaps(committee: list[Member], ctx: Context) -> list[str]:
@@ -193,21 +164,33 @@ def concerned(trigger: Trigger, committee: list[Member], profile: SellerProfile)
             # the newest person in the seat is the one the news is about: the least engaged holder
             holders.sort(key=lambda m: (m.engaged, -m.info.seniority))
             return (holders[0] if holders else None), persona
-    member = next((m for m in committee if m.id and m.id == trigger.contact_id and m.info.senior), None)
-    return member, (profile.persona_for(member.info.function) if member else None)
+    linked = next((m for m in committee if m.id and m.id == trigger.contact_id and m.info.senior), None)
+    return linked, (profile.persona_for(linked.info.function) if linked else None)
 
 
-def top_down_target(committee: list[Member], triggers: list[Trigger], ctx: Context) -> tuple[Member | None, Trigger | None]:
-    """The senior person to approach, and the trigger to open with: the person the news is about first."""
-    profile = ctx.profile
+def rank_seniors(seniors: list[Member], profile: SellerProfile, *, function: str | None = None,
+                 prefer_unengaged: bool = False) -> list[Member]:
+    """Whom to write to first: the wanted function, the not-yet-engaged (to widen coverage), economic buyers,
+    then the profile's persona order and seniority. Never the order of names."""
+    return sorted(seniors, key=lambda m: (function is not None and m.info.function != function,
+                                          prefer_unengaged and m.engaged,
+                                          not profile.is_economic_buyer(m.info.level, m.info.function),
+                                          profile.persona_rank(m.info.function), -m.info.seniority))
+
+
+def senior_target(committee: list[Member], triggers: list[Trigger], profile: SellerProfile, *,
+                  prefer_unengaged: bool, raised_by: str = "") -> tuple[Member | None, Trigger | None]:
+    """The senior person to approach and the trigger to open with: the senior person who raised a problem
+    with us (a renewal at risk), else the person the news is about, else the best-ranked person with budget."""
+    unhappy = next((m for m in committee if raised_by and m.id == raised_by and m.info.budget_authority), None)
+    if unhappy is not None:
+        return unhappy, (triggers[0] if triggers else None)
     for trigger in triggers:
         member, _ = concerned(trigger, committee, profile)
-        if member is not None and member.info.senior:
+        if member is not None and member.info.budget_authority:
             return member, trigger
-    order = _persona_order(profile)
-    seniors = [m for m in committee if m.info.level in ("executive", "vp") and profile.is_buying_function(m.info.function)]
-    ranked = sorted(seniors or [m for m in committee if m.info.senior],
-                    key=lambda m: (m.engaged, order.get(m.info.function, 99), -m.info.seniority))
+    seniors = [m for m in committee if m.info.budget_authority] or [m for m in committee if m.info.senior]
+    ranked = rank_seniors(seniors, profile, prefer_unengaged=prefer_unengaged)
     return (ranked[0] if ranked else None), (triggers[0] if triggers else None)
 
 
@@ -222,7 +205,8 @@ def next_steps(committee: list[Member], triggers: list[Trigger], open_deals: lis
     steps = []
     if relationship.state == "at_risk" and relationship.problem:
         steps.append(say("step_at_risk", sentence=relationship.problem))
-    target, trigger = top_down_target(committee, triggers, ctx)
+    target, trigger = senior_target(committee, triggers, profile, prefer_unengaged=True,
+                                    raised_by=relationship.raised_by)
     reason = trigger.phrase if trigger else say("reason_default")
     if target:
         persona = profile.persona_for(target.info.function)
@@ -233,7 +217,7 @@ def next_steps(committee: list[Member], triggers: list[Trigger], open_deals: lis
         verb = "build on the conversation with" if target.engaged else "approach"
         steps.append(say("step_top_down", verb=verb, who=target.label(), reason=reason, outcomes=outcomes))
     else:
-        steps.append(say("step_top_down_none", roles=f"the {profile.economic_buyer_roles()}", reason=reason))
+        steps.append(say("step_top_down_none", roles=profile.economic_buyer_roles(), reason=reason))
     brokers = [m for m in committee if m.engaged and m.info.level not in ("executive", "vp")]
     brokers.sort(key=lambda m: (-m.info.seniority, -m.touches))
     if brokers:

@@ -8,19 +8,18 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import re
 
 from bot.knowledge.retrieval import Hit, Retriever
 from bot.llm import FALLBACK_NOTE, Model, ModelUnavailable
 from bot.profile import Persona
 from bot.services.answering import delimit, terms
 from bot.services.context import Context
-from bot.services.drafts import parse_email
-from bot.services.proof import Proof, _fits_persona, find_proof
+from bot.services.drafts import parse_email, pushy_phrases
+from bot.services.proof import NUMBER, Proof, find_proof, fits_persona
 from bot.wording import plural_role
 
 CHANNELS = ("email", "linkedin", "call")
@@ -125,8 +124,8 @@ def _persona_line(retriever: Retriever, *, persona: Persona | None, title: str, 
                   used: set[str]) -> tuple[str, Hit | None]:
     """A buyer's own words from this persona's messaging document, never another persona's."""
     hits = retriever.search(f"{title} {theme} {'questions they ask' if want == 'question' else 'what keeps them up at night'}",
-                            k=12, types=["persona"])
-    own = [h for h in hits if _fits_persona(h, persona)] if persona else []
+                            k=64, types=["persona"])  # the library's persona chunks; this persona's are kept
+    own = [h for h in hits if fits_persona(h, persona)] if persona else []
     wanted = terms(f"{title} {theme}")
     best: tuple[float, str, Hit] | None = None
     for hit in own:
@@ -215,13 +214,11 @@ def build_campaign(retriever: Retriever, ctx: Context, *, persona: str, industry
     return result
 
 
-def campaign_checks(campaign: "Campaign", ctx: Context) -> dict[str, object]:
+def campaign_checks(campaign: Campaign, ctx: Context) -> dict[str, object]:
     """A sequence carries at least one cited number from a case study, and nothing pushy."""
-    from bot.services.proof import NUMBER
-
     proof_touches = [t for t in campaign.touches
                      if any(h.metadata.get("type") == "case_study" for h in t.hits) and NUMBER.search(t.body)]
-    pushy = sorted({p for t in campaign.touches for p in ctx.words("draft", "pushy") if p in t.body.lower()})
+    pushy = sorted({p for t in campaign.touches for p in pushy_phrases(t.body, ctx)})
     checks: dict[str, object] = {"proof_points": len(proof_touches), "pushy_phrases": pushy}
     problems = []
     if not proof_touches and len(campaign.touches) >= 2:
@@ -247,7 +244,7 @@ def _rewrite_with_model(campaign: Campaign, model: Model, ctx: Context) -> None:
         except ModelUnavailable as exc:
             campaign.note = FALLBACK_NOTE.format(reason=exc)
             return
-        if any(p in body.lower() for p in ctx.words("draft", "pushy")):
+        if pushy_phrases(body, ctx):
             campaign.note = "The model's sequence did not pass the checks; the composed sequence is shown."
             return
         rewritten.append((subject, body))

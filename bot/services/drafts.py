@@ -10,6 +10,7 @@ prompts/composer/draft.yaml.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +18,13 @@ from bot.knowledge.accounts import Account, fold
 from bot.knowledge.retrieval import Hit, Retriever
 from bot.llm import FALLBACK_NOTE, Model, ModelUnavailable
 from bot.profile import Persona, SellerProfile
-from bot.services.briefs import Member, build_committee, concerned, holds
+from bot.services.briefs import (
+    Member,
+    build_committee,
+    concerned,
+    rank_seniors,
+    senior_target,
+)
 from bot.services.context import Context
 from bot.services.proof import Proof, find_proof
 from bot.services.relationship import Relationship, read_relationship
@@ -54,11 +61,11 @@ def check_draft(body: str, ctx: Context, *, senior_target: bool, trigger: Trigge
     folded = body.lower()
     pattern = ctx.profile.product_patterns
     features = sorted({m.group(0) for m in pattern.finditer(fold(body))}) if pattern else []
-    pushy = sorted({p for p in ctx.words("draft", "pushy") if p in folded})
+    pushy = pushy_phrases(body, ctx)
     cold = sorted({p for p in ctx.words("draft", "cold_intro") if p in folded})
     last = [line for line in body.strip().splitlines() if line.strip() and not line.strip().startswith("[")]
     question_close = any("?" in line for line in last[-3:])
-    trigger_used = bool(trigger) and (trigger.phrase.lower() in folded or _shares_words(trigger.sentence, body))
+    trigger_used = trigger is not None and (trigger.phrase.lower() in folded or _shares_words(trigger.sentence, body))
     proof_used = bool(proof) and any(n.lower() in folded for n in (proof.numbers if proof else []))
     in_conversation = bool(relationship and relationship.in_conversation)
     checks = {
@@ -80,6 +87,12 @@ def check_draft(body: str, ctx: Context, *, senior_target: bool, trigger: Trigge
                             proof_used, len(features) <= MAX_FEATURES, not pushy, question_close,
                             not checks["cold_introduction"]))
     return checks
+
+
+def pushy_phrases(text: str, ctx: Context) -> list[str]:
+    """The "always be closing" phrases in a text (prompts/composer/draft.yaml `pushy`)."""
+    folded = text.lower()
+    return sorted({p for p in ctx.words("draft", "pushy") if p in folded})
 
 
 def _shares_words(sentence: str, body: str) -> bool:
@@ -131,17 +144,18 @@ def _target(member: Member, note: str | None = None) -> Target:
     return Target(member.name, member.title, member.info.function, member.info.level, True, note, member.engaged)
 
 
-def _is_senior_target(member: Member) -> bool:
-    return member.info.level in ("executive", "vp") or (member.info.level == "director" and member.info.budget_authority)
-
-
 def choose_target(committee: list[Member], ctx: Context, *, contact: str | None, persona: str | None,
-                  triggers: list[Trigger] = ()) -> Target:  # type: ignore[assignment]
+                  triggers: Sequence[Trigger] = (), raised_by: str = "") -> Target:
+    """The named contact or persona when given (a junior is replaced by a senior, saying why); otherwise
+    the same person the brief's top-down step names."""
     profile = ctx.profile
-    seniors = [m for m in committee if _is_senior_target(m)]
+    seniors = [m for m in committee if m.info.budget_authority]
 
     def say(key: str, **values: object) -> str:
         return ctx.say("draft", key, **values)
+
+    def first(ranked: list[Member]) -> Member | None:
+        return ranked[0] if ranked else None
 
     if contact:
         wanted = fold(contact)
@@ -150,10 +164,10 @@ def choose_target(committee: list[Member], ctx: Context, *, contact: str | None,
         if named is None:
             raise LookupError(f"no contact called '{contact}' at this account; known: "
                               + ", ".join(m.name for m in committee[:8]))
-        if _is_senior_target(named):
+        if named.info.budget_authority:
             return _target(named)
         note = say("named_not_senior", name=named.label(), level=named.info.level.replace("_", " "))
-        better = _best_senior(seniors, named.info.function, profile)
+        better = first(rank_seniors(seniors, profile, function=named.info.function))
         if better:
             return _target(better, note + " " + say("better_target", name=better.label(), reason=named.name))
         fallback = profile.persona_for(named.info.function) or _economic_buyer(profile)
@@ -163,41 +177,28 @@ def choose_target(committee: list[Member], ctx: Context, *, contact: str | None,
         wanted_persona = profile.persona_named(persona)
         info = profile.titles.read(persona)
         functions = list(wanted_persona.functions) if wanted_persona else [info.function]
-        match = _best_senior([m for m in seniors if m.info.function in functions], functions[0], profile)
+        match = first(rank_seniors([m for m in seniors if m.info.function in functions], profile))
         if match:
             return _target(match)
         level = info.level if info.level != "unknown" else "executive"
         return Target(None, persona, functions[0], level, info.senior or info.level == "unknown",
                       say("no_persona_on_file", role=persona))
-    # the person the news is about, then the economic buyer
-    for trigger in triggers:
-        member, _ = concerned(trigger, committee, profile)
-        if member is not None and _is_senior_target(member):
-            return _target(member)
-    best = _best_senior(seniors, None, profile)
-    if best:
-        return _target(best)
+    member, _ = senior_target(committee, list(triggers), profile, prefer_unengaged=False, raised_by=raised_by)
+    if member is not None:
+        return _target(member)
     buyer = _economic_buyer(profile)
     return Target(None, buyer.name, _first_function(buyer), "executive", True,
                   say("no_senior_contact", role=buyer.name))
 
 
 def _economic_buyer(profile: SellerProfile) -> Persona:
-    return next((p for p in profile.personas if p.role == "economic_buyer"), None) or \
-        (profile.personas[0] if profile.personas else Persona(name="CEO", functions=("general_management",)))
+    buyers = profile.economic_buyers()
+    return buyers[0] if buyers else (profile.personas[0] if profile.personas else
+                                     Persona(name="CEO", functions=("general_management",)))
 
 
 def _first_function(persona: Persona) -> str:
     return persona.functions[0] if persona.functions else "general_management"
-
-
-def _best_senior(seniors: list[Member], function: str | None, profile: SellerProfile) -> Member | None:
-    """Prefer the same function, then the profile's persona priority (economic buyers first), then seniority."""
-    order = {f: rank for rank, p in enumerate(profile.personas) for f in reversed(p.functions)}
-    ranked = sorted(seniors, key=lambda m: (function is not None and m.info.function != function,
-                                            not any(holds(m, p) for p in profile.personas if p.role == "economic_buyer"),
-                                            order.get(m.info.function, 99), -m.info.seniority))
-    return ranked[0] if ranked else None
 
 
 # ---------------------------------------------------------------- composing
@@ -213,12 +214,11 @@ def compose_draft(*, account: dict[str, Any], target: Target, trigger: Trigger |
     company = str(account.get("name") or "your company")
     industry = str(account.get("industry") or "").strip()
     state = relationship.state
-    deal = str((relationship.deal or {}).get("name") or "the project")
     values: dict[str, object] = {
         "first_name": _first_name(target.name), "company": company, "trigger": trigger.phrase if trigger else "",
         "headline": headline, "outcomes": persona.outcomes_text() if persona else "the outcomes they own",
         "role": target.title or "leader", "role_article": article(target.title or "leader"),
-        "industry": industry.lower() if industry else "your industry", "deal": deal,
+        "industry": industry.lower() if industry else "your industry",
         "problem_date": relationship.problem_date or "recently",
         "offer": ctx.profile.offer, "seller": ctx.profile.seller,
     }
@@ -264,10 +264,11 @@ def draft_outreach(retriever: Retriever, account: Account, ctx: Context, *, cont
     activities = by_type.get("activity", [])
     committee = build_committee(by_type.get("contact", []), activities, ctx)
     triggers = find_triggers(activities, profile=profile, today=ctx.date)
-    target = choose_target(committee, ctx, contact=contact, persona=persona, triggers=triggers)
-    trigger = _trigger_for(target, committee, triggers, ctx)
     deals = [h.record | {"source": h.ref} for h in by_type.get("opportunity", [])]
     relationship = read_relationship(deals, [h.record | {"ref": h.ref} for h in activities], ctx)
+    target = choose_target(committee, ctx, contact=contact, persona=persona, triggers=triggers,
+                           raised_by=relationship.raised_by)
+    trigger = _trigger_for(target, committee, triggers, ctx)
     target_persona = profile.persona_for(target.function, industry=str(account_record.get("industry") or ""))
     proof = find_proof(retriever, profile, industry=str(account_record.get("industry") or ""),
                        persona=target_persona)

@@ -78,7 +78,7 @@ def industries_of(hit: Hit, profile: SellerProfile, document: str = "") -> list[
     return [i for i in profile.industries if fold(i) and re.search(rf"\b{re.escape(fold(i))}\b", text)]
 
 
-def _fits_persona(hit: Hit, persona: Persona | None) -> bool:
+def fits_persona(hit: Hit, persona: Persona | None) -> bool:
     if persona is None:
         return False
     names = {fold(n) for n in (persona.name, *persona.titles)}
@@ -104,16 +104,16 @@ def find_proof(retriever: Retriever, profile: SellerProfile, *, industry: str, p
         industries = industries_of(hit, profile, library.source_text(str(hit.metadata.get("source"))))
         fits_industry = bool(wanted) and any(fold(i) == wanted or wanted in fold(i) or fold(i) in wanted
                                              for i in industries)
-        fits_persona = _fits_persona(hit, persona)
+        persona_fits = fits_persona(hit, persona)
         customer = customer_name(str(hit.metadata.get("title", "")))
         for sentence in sentences_of(hit):
             numbers = NUMBER.findall(sentence)
             if not numbers or not 40 <= len(sentence) <= 260:
                 continue
-            score = hit.score + (0.5 if fits_industry else 0.0) + (0.2 if fits_persona else 0.0) \
+            score = hit.score + (0.5 if fits_industry else 0.0) + (0.2 if persona_fits else 0.0) \
                 + 0.05 * min(len(numbers), 3) + (0.2 if _RESULT.search(sentence) else 0.0) \
                 - (0.3 if _PROFILE.search(sentence) and not _RESULT.search(sentence) else 0.0)
             if best is None or score > best[0]:
                 best = (score, Proof(sentence, hit, customer, industries[0] if industries else "",
-                                     fits_industry, fits_persona))
+                                     fits_industry, persona_fits))
     return best[1] if best else None

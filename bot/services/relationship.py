@@ -30,6 +30,7 @@ class Relationship:
     problem: str | None = None  # the note that puts a customer at risk
     problem_date: str | None = None
     problem_ref: str | None = None
+    raised_by: str = ""  # the contact id on the note that puts the account at risk
 
     @property
     def label(self) -> str:
@@ -74,7 +75,8 @@ def read_relationship(deals: list[dict[str, Any]], activities: list[dict[str, An
             if risk.search(fold(text)):
                 return Relationship("at_risk", f"{record.get('type') or 'note'} on {record.get('date')}: "
                                     f"{text.strip()[:200]}", open_deals[0] if open_deals else None, negotiating,
-                                    text.strip()[:280], str(record.get("date") or ""), str(record.get("ref") or ""))
+                                    text.strip()[:280], str(record.get("date") or ""), str(record.get("ref") or ""),
+                                    str(record.get("contact_id") or ""))
         for deal in open_deals:
             if risk.search(text_of(deal)):
                 return Relationship("at_risk", f"deal '{deal.get('name')}': {deal.get('next_step') or deal.get('stage')}",

@@ -13,11 +13,7 @@ from typing import Any
 
 from bot.knowledge.accounts import fold
 from bot.knowledge.crm import age_in_days
-from bot.profile import SellerProfile, phrase_pattern
-
-# marketing touches are our topics (a webinar title), never news at the account
-_MARKETING_TYPES = phrase_pattern(["web", "website", "visit", "download", "webinar", "form", "page view",
-                                   "email open", "email click", "newsletter"])
+from bot.profile import SellerProfile
 
 
 @dataclass(frozen=True)
@@ -42,8 +38,8 @@ def find_triggers(activities: list[Any], *, profile: SellerProfile, today: date,
     patterns = profile.trigger_patterns
     for hit in sorted(activities, key=lambda h: str(h.record.get("date") or ""), reverse=True):
         record = hit.record
-        if _MARKETING_TYPES.search(fold(str(record.get("type") or ""))):
-            continue
+        if profile.engagement.is_marketing(str(record.get("type") or "")):
+            continue  # a webinar title is our topic, not news at the account
         age = age_in_days(str(record.get("date") or ""), today)
         if age is not None and (age > max_age_days or age < 0):
             continue
