@@ -412,7 +412,9 @@ def _describe(exc: ValidationError, path: Path | None, text: str) -> str:
     loc = tuple(error["loc"])
     key = ".".join(str(part) for part in loc) or "(top level)"
     node = _yaml_lines(text) if text else None
-    line = _line_of(node, loc)
+    named = re.match(r"(?:Value error, )?'([^']+)'", error["msg"])
+    # a bad key inside a mapping ("'Supply Chain' must be ...") points at that key's own line
+    line = _line_of(node, (*loc, named.group(1))) if named else _line_of(node, loc)
     where = f"{path}:{line}" if path and line else str(path or DEFAULTS)
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
