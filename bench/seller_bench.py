@@ -1,5 +1,5 @@
-"""Figures on every sample seller (tests/sellers/*.yaml): drafts with a cited proof point, drafts whose
-trigger comes from the account's own history, campaigns with a proof point, brief latency without a model.
+"""Figures on every sample seller (tests/sellers/*.yaml): the `eval` outreach figures (drafts with a cited proof
+point, triggers from the account's own history, campaigns passing their checks) and brief latency without a model.
 
     .venv/bin/python bench/seller_bench.py [--runs 5]
 
@@ -30,9 +30,8 @@ def main() -> None:
     from bot.cli import run_ingest
     from bot.runtime import build_services
     from bot.services.briefs import build_brief
-    from bot.services.campaigns import build_campaign
     from bot.services.context import Context, Today
-    from bot.services.drafts import draft_outreach
+    from bot.services.evaluation import evaluate_outreach
     from bot.settings import load_settings
 
     for labels_path in sorted((REPO / "tests" / "sellers").glob("*.yaml")):
@@ -47,15 +46,12 @@ def main() -> None:
             as_of = labels["as_of"] if isinstance(labels["as_of"], date) else date.fromisoformat(labels["as_of"])
             ctx = Context(services.profile, services.wording, Today(as_of, "setting"))
             accounts = [services.retriever.resolve_account(a["name"]).account for a in labels["accounts"]]
-            drafts = [draft_outreach(services.retriever, a, ctx).as_dict() for a in accounts if a]
-            with_proof = sum(1 for d in drafts if d["checks"]["proof_point"]
-                             and any(s["type"] == "case_study" for s in d["sources"]))
-            triggers = [(a, d) for a, d in zip(accounts, drafts) if d["checks"]["trigger_available"]]
-            own = sum(1 for a, d in triggers
-                      if all(s["account"] == a.name for s in d["sources"] if s["type"] == "activity"))
-            passed = sum(1 for d in drafts if d["checks"]["passed"])
-            campaigns = [build_campaign(services.retriever, ctx, persona=c["persona"], industry=c.get("industry"))
-                         for c in labels.get("campaigns", [])]
+            figures = evaluate_outreach(services.retriever, ctx)
+            briefs = [build_brief(services.retriever, a, ctx) for a in accounts]
+            first_kind = sum(1 for b, label in zip(briefs, labels["accounts"])
+                             if (b.triggers[0].kind if b.triggers else None) == label.get("trigger"))
+            states = sum(1 for b, label in zip(briefs, labels["accounts"])
+                         if b.relationship and b.relationship.state == label["state"])
             build_brief(services.retriever, accounts[0], ctx)  # warm the query model
             timings = []
             for account in accounts:
@@ -66,12 +62,15 @@ def main() -> None:
             timings.sort()
             print(f"== {labels_path.stem} ({labels['knowledge']}): {len(accounts)} accounts, "
                   f"ingest {ingest_s:.1f} s, {len(report.errors)} load problem(s) reported")
-            print(f"drafts with a cited proof point: {with_proof}/{len(drafts)} ({with_proof / len(drafts):.0%})")
-            print(f"drafts whose trigger comes from that account's own history: {own}/{len(triggers)} "
-                  f"({own / max(len(triggers), 1):.0%})")
-            print(f"drafts passing all checks: {passed}/{len(drafts)}")
-            print(f"campaigns passing checks (proof point, nothing pushy): "
-                  f"{sum(1 for c in campaigns if c.checks.get('passed'))}/{len(campaigns)}")
+            print(f"drafts with a cited proof point: {figures['drafts_with_cited_proof']:.0%} "
+                  f"of {figures['accounts']}")
+            print(f"drafts whose trigger comes from that account's own history: "
+                  f"{figures['triggers_from_own_history']:.0%} of {figures['drafts_with_trigger']}")
+            print(f"relationship state as labelled: {states}/{len(accounts)}; the trigger a rep would open with "
+                  f"(first kind found) as labelled: {first_kind}/{len(accounts)}")
+            print(f"drafts passing all checks: {figures['drafts_passing_checks']:.0%}")
+            print(f"campaigns passing checks (one per persona): {figures['campaigns_passing_checks']:.0%} "
+                  f"of {figures['campaigns']}")
             print(f"brief without a model: p50 {statistics.median(timings):.0f} ms, "
                   f"p95 {timings[int(0.95 * (len(timings) - 1))]:.0f} ms over {len(timings)} briefs")
 

@@ -297,6 +297,7 @@ def cmd_chat(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: Tex
 def cmd_eval(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: TextIO) -> int:
     from bot.services.evaluation import (
         EVALS,
+        evaluate_outreach,
         evaluate_retrieval,
         evaluate_triage,
         load_questions,
@@ -312,6 +313,7 @@ def cmd_eval(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: Tex
     holdout = EVALS / "titles_holdout.csv"
     if holdout.exists():  # authored apart from the rules and never tuned on
         figures["triage_holdout"] = evaluate_triage(load_titles(holdout), services.context())
+    figures["outreach"] = evaluate_outreach(services.retriever, services.context())
     if args.json:
         _emit(stdout, figures)
         return OK
@@ -330,6 +332,14 @@ def cmd_eval(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: Tex
               f"{t['not_worth_chasing_precision']:.3f} recall {t['not_worth_chasing_recall']:.3f}", file=stdout)
         for error in t["errors"][:15]:
             print(f"  {error['title']!r}: expected {error['expected']}, got {error['got']}", file=stdout)
+    o = figures["outreach"]
+    print(f"Outreach ({services.profile.seller or 'generic profile'}, {o['accounts']} accounts): drafts with a cited "
+          f"proof point {o['drafts_with_cited_proof']:.0%}, triggers from the account's own history "
+          f"{o['triggers_from_own_history']:.0%} of {o['drafts_with_trigger']}, drafts passing checks "
+          f"{o['drafts_passing_checks']:.0%}; campaigns passing checks {o['campaigns_passing_checks']:.0%} "
+          f"of {o['campaigns']}", file=stdout)
+    for failure in o["draft_failures"] + o["campaign_failures"]:
+        print(f"  {failure}", file=stdout)
     return OK
 
 

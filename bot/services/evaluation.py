@@ -97,3 +97,36 @@ def evaluate_triage(rows: list[dict[str, str]], ctx: Any) -> dict[str, Any]:
         "not_worth_chasing_recall": round(true_pos / ((true_pos + false_neg) or 1), 3),
         "errors": errors,
     }
+
+
+def evaluate_outreach(retriever: Retriever, ctx: Any) -> dict[str, Any]:
+    """Over every account and every persona of the seller profile: drafts with a cited proof point, drafts
+    whose trigger comes from that account's own history, and campaigns that pass their checks."""
+    from bot.services.campaigns import build_campaign
+    from bot.services.drafts import draft_outreach, failed_checks
+
+    drafts = [(account, draft_outreach(retriever, account, ctx)) for account in retriever.resolver.accounts]
+    with_proof = [a.name for a, d in drafts
+                  if d.checks["proof_point"] and any(h.metadata.get("type") == "case_study" for h in d.hits)]
+    with_trigger = [(a, d) for a, d in drafts if d.checks["trigger_available"]]
+    own = [a.name for a, d in with_trigger
+           if all(h.metadata.get("account_id") == a.id for h in d.hits if h.metadata.get("type") == "activity")]
+    industry = ctx.profile.industries[0] if ctx.profile.industries else None
+    campaigns = [(p.name, build_campaign(retriever, ctx, persona=p.name, industry=industry))
+                 for p in ctx.profile.personas]
+    count = len(drafts) or 1
+
+    return {
+        "accounts": len(drafts),
+        "drafts_with_cited_proof": round(len(with_proof) / count, 3),
+        "drafts_with_trigger": len(with_trigger),
+        "triggers_from_own_history": round(len(own) / (len(with_trigger) or 1), 3),
+        "drafts_passing_checks": round(sum(1 for _, d in drafts if d.checks["passed"]) / count, 3),
+        "draft_failures": [{"account": a.name, "problems": failed_checks(d.checks)}
+                           for a, d in drafts if not d.checks["passed"]],
+        "campaigns": len(campaigns),
+        "campaigns_passing_checks": round(sum(1 for _, c in campaigns if c.checks.get("passed"))
+                                          / (len(campaigns) or 1), 3),
+        "campaign_failures": [{"persona": name, "problems": c.checks.get("problems")}
+                              for name, c in campaigns if not c.checks.get("passed")],
+    }
