@@ -52,7 +52,7 @@ class Retriever:
         self._resolver: AccountResolver | None = None
         self._content: tuple[float, Slice] | None = None
         self._lock = threading.Lock()
-        self._newest: tuple[date | None] | None = None
+        self._newest: tuple[float, date | None] | None = None
 
     # -- accounts
 
@@ -77,15 +77,19 @@ class Retriever:
         self._newest = None
 
     def newest_record_date(self) -> date | None:
-        """The newest date on an activity or lead that is not in the future: an export's "now"."""
-        if self._newest is None:
+        """The newest date on an activity or lead that is not in the future: an export's "now".
+
+        Kept for CONTENT_TTL seconds like the content library, so an ingest by another process is seen.
+        """
+        now = time.monotonic()
+        if self._newest is None or now - self._newest[0] > CONTENT_TTL:
             today = date.today().isoformat()
             found = self.store.chunks.get(where={"$and": [{"kind": "crm"}, {"type": {"$in": ["activity", "lead"]}}]},
                                           include=["metadatas"])
             dates = [str(meta.get("date") or "") for meta in found["metadatas"] or []]
             past = [d for d in dates if len(d) == 10 and d <= today]
-            self._newest = (date.fromisoformat(max(past)),) if past else (None,)
-        return self._newest[0]
+            self._newest = (now, date.fromisoformat(max(past)) if past else None)
+        return self._newest[1]
 
     def resolve_account(self, name: str) -> Resolution:
         return self.resolver.resolve(name)
