@@ -20,7 +20,7 @@ USAGE = {
     "draft": "/draft ACCOUNT [--contact NAME | --persona TITLE] — outreach to a senior stakeholder, "
              "e.g. `/draft <account> --persona CFO`",
     "campaign": "/campaign PERSONA [--industry X] [--theme T] [--touches N] — an outbound sequence, "
-                "e.g. `/campaign CFO --industry Retail`",
+                "e.g. `/campaign CFO --industry <industry>`",
     "leads": "/leads ACCOUNT — who to pursue, nurture or not chase at an account, e.g. `/leads <account>`",
 }
 

@@ -18,7 +18,7 @@ import yaml
 from bot.prompts import PROMPTS_DIR
 
 COMPOSER_DIR = PROMPTS_DIR / "composer"
-REQUIRED = ("brief", "draft", "campaign", "triage")
+REQUIRED = ("brief", "draft", "campaign", "triage", "assistant")
 
 
 class WordingError(ValueError):

@@ -181,3 +181,16 @@ def test_roles_take_real_plurals(role: str, plural: str) -> None:
 ])
 def test_articles_follow_the_sound(phrase: str, expected: str) -> None:
     assert article(phrase) == expected
+
+
+def test_the_assistant_pane_suggests_prompts_about_this_sellers_personas() -> None:
+    from bot.listeners.assistant import suggested_prompts
+    from bot.services.context import default_context
+
+    repo = Path(__file__).resolve().parent.parent
+    hr = suggested_prompts(default_context(repo / "examples" / "hr-software"))
+    generic = suggested_prompts(default_context(None))
+
+    assert hr[0]["title"] == "Proof for a CHRO" and "CHROs" in hr[0]["message"]
+    assert len(hr) == 4 and not [p for p in hr if "working capital" in p["message"]]
+    assert generic[0]["title"] == "Proof for a CEO"

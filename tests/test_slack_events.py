@@ -167,6 +167,9 @@ def test_assistant_thread_started_greets_and_suggests_at_most_four_prompts(harne
     suggested = prompts.body["prompts"]
     assert 1 <= len(suggested) <= 4
     assert all(p.get("title") and p.get("message") for p in suggested)
+    # about the seller's own first persona (the sample's seller.yaml lists the CFO first), no account named
+    assert suggested[0]["title"] == "Proof for a CFO"
+    assert not [p for p in suggested if "Acme" in p["message"] or "Brightwater" in p["message"]]
 
 
 def test_assistant_user_message_shows_thinking_status_before_the_answer(harness) -> None:

@@ -9,18 +9,29 @@ from slack_bolt import Assistant
 
 from bot.listeners.conversation import reply
 from bot.listeners.guard import Guard
+from bot.services.context import Context
+from bot.wording import article, plural_role
 
 logger = logging.getLogger(__name__)
 
 GREETING = ("Hi! I know our accounts and our sales content. Ask me about a deal, an account's buying committee, "
             "or what proof we have for a persona — I cite my sources and say when I don't know.")
-# General on purpose: they must make sense in any workspace, whatever its accounts are called.
-SUGGESTED_PROMPTS = [
-    {"title": "Proof for a CFO", "message": "What proof do we have for CFOs on working capital?"},
-    {"title": "First call with a COO", "message": "What should I ask a COO in a first call?"},
-    {"title": "Competition", "message": "How do we position against our main competitors?"},
-    {"title": "Junior leads", "message": "How do I use an engaged junior contact to reach the budget owner?"},
-]
+
+
+def suggested_prompts(ctx: Context) -> list[dict[str, str]]:
+    """Up to four prompts for the assistant pane, about this seller's own personas (wording in
+    prompts/composer/assistant.yaml), never another company's accounts."""
+    personas = list(ctx.profile.personas[:2])
+    prompts = []
+    for kind, persona in zip(("proof", "first_call"), personas):
+        values = {"persona": persona.name, "personas": plural_role(persona.name),
+                  "persona_article": article(persona.name), "headline": persona.headline}
+        prompts.append({"title": ctx.say("assistant", f"{kind}_title", **values),
+                        "message": ctx.say("assistant", f"{kind}_message", **values)})
+    for kind in ("competition", "junior"):
+        prompts.append({"title": ctx.say("assistant", f"{kind}_title"),
+                        "message": ctx.say("assistant", f"{kind}_message")})
+    return prompts[:4]
 
 
 def register(app: Any, *, services: Any, guard: Guard) -> None:
@@ -29,7 +40,7 @@ def register(app: Any, *, services: Any, guard: Guard) -> None:
     @assistant.thread_started
     def handle_thread_started(say: Any, set_suggested_prompts: Any) -> None:
         say(GREETING)
-        set_suggested_prompts(prompts=SUGGESTED_PROMPTS[:4])
+        set_suggested_prompts(prompts=suggested_prompts(services.context()))
 
     @assistant.user_message
     def handle_user_message(payload: dict[str, Any], body: dict[str, Any], client: Any, say: Any, set_status: Any,
