@@ -166,9 +166,21 @@ def test_no_word_of_another_seller_reaches_this_sellers_buyers(seller: Seller) -
         campaign = build_campaign(seller.retriever, seller.ctx, persona=wanted["persona"],
                                   industry=wanted.get("industry"))
         texts += [t.subject + " " + t.body for t in campaign.touches]
+    for verdict in _triage_of_leads_export(seller).verdicts:
+        texts += [*verdict.reasons, verdict.next_move]
     text = "\n".join(texts).lower()
     leaked = [w for w in seller.others_words() if w.lower() in text]
     assert not leaked, leaked
+
+
+def _triage_of_leads_export(seller: Seller) -> Any:
+    from bot.knowledge.crm import read_crm_file
+    from bot.services.triage import triage_file
+
+    for path in sorted((seller.knowledge_path / "crm").iterdir()):
+        if path.suffix in (".csv", ".json", ".jsonl") and read_crm_file(path, path.name).role == "lead":
+            return triage_file(path, seller.ctx, retriever=seller.retriever)
+    raise AssertionError("no leads export")
 
 
 # ---------------------------------------------------------------- campaigns
@@ -190,22 +202,13 @@ def test_every_campaign_carries_a_cited_proof_point_and_real_plurals(seller: Sel
 # ---------------------------------------------------------------- triage
 
 def test_lead_verdicts_match_a_sales_managers_reading(seller: Seller) -> None:
-    from bot.services.triage import Lead, judge
-
+    """`triage FILE` on the seller's own leads export, against the verdicts a sales manager wrote."""
     rows = seller.labels.get("leads", [])
-    folder = seller.knowledge_path / "crm"
-    by_name = {}
-    from bot.knowledge.crm import read_crm_file
-
-    for path in folder.iterdir():
-        parsed = read_crm_file(path, path.name) if path.suffix in (".csv", ".json", ".jsonl") else None
-        if parsed and parsed.role == "lead":
-            by_name.update({str(r.get("name")): r for _, r in parsed.records})
+    verdicts = {v.lead.name: v for v in _triage_of_leads_export(seller).verdicts}
     wrong = []
     for row in rows:
-        record = by_name.get(row["name"])
-        assert record is not None, f"lead {row['name']} not in the leads export"
-        verdict = judge(Lead.from_record(record), seller.ctx)
+        verdict = verdicts.get(row["name"])
+        assert verdict is not None, f"lead {row['name']} not in the leads export"
         if verdict.verdict != row["verdict"]:
             wrong.append(f"{row['name']} ({row['title']}): labelled {row['verdict']}, got {verdict.verdict} "
                          f"[{verdict.title.level}/{verdict.title.function}]")
