@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 DEFAULTS = Path(__file__).with_name("defaults") / "seller.yaml"
 PROFILE_NAME = "seller.yaml"
-ROLES = ("economic_buyer", "functional_executive", "technical", "procurement", "user")
 Role = Literal["economic_buyer", "functional_executive", "technical", "procurement", "user"]
 _IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -81,7 +80,7 @@ class Persona(_Strict):
         return join_words(list(self.outcomes)) or "the outcomes they own"
 
 
-class Trigger(_Strict):
+class TriggerKind(_Strict):
     label: str = ""
     phrases: tuple[str, ...] = ()
 
@@ -140,7 +139,7 @@ class SellerProfile(_Strict):
     personas: tuple[Persona, ...] = ()
     products: tuple[str, ...] = ()
     features: tuple[str, ...] = ()
-    triggers: dict[str, Trigger] = Field(default_factory=dict)
+    triggers: dict[str, TriggerKind] = Field(default_factory=dict)
     engagement: Engagement = Engagement()
     stages: Stages = Stages()
     relationship: Relationship = Relationship()

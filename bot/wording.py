@@ -155,9 +155,5 @@ def plural_role(role: str) -> str:
     return " ".join(words[:-1] + [plural_noun(words[-1])])
 
 
-def capitalize_first(text: str) -> str:
-    return text[:1].upper() + text[1:] if text and text[:1].islower() else text
-
-
 def count_noun(count: int, singular: str, plural: str | None = None) -> str:
     return f"{count} {singular if count == 1 else (plural or plural_noun(singular))}"

@@ -137,14 +137,6 @@ def sample(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - fake_ope
 
 
 @pytest.fixture
-def as_of_the_sample_date(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Engagement and trigger ages judged as of the sample CRM's date, whenever the tests run."""
-    from fake_openai import freeze_today
-
-    freeze_today(monkeypatch)
-
-
-@pytest.fixture
 def ctx():  # noqa: ANN201 - bot.services.context.Context
     """The sample seller's profile and wording, "today" fixed at the sample CRM's date."""
     from fake_openai import make_ctx

@@ -294,7 +294,7 @@ def fake_model(*replies: str, generic: bool = False) -> tuple[Any, Recorder]:
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_KNOWLEDGE = REPO / "knowledge"
-SAMPLE_TODAY = date(2026, 11, 27)  # the sample CRM's "now": engagement windows are counted from here
+SAMPLE_TODAY = date(2026, 11, 26)  # the sample CRM's "now" (its newest activity): engagement windows count from here
 _SETTINGS_ENV = ("PORT", "CHROMA_PATH", "CHROMA_HOST", "CHROMA_PORT", "COLLECTION_PREFIX", "EMBEDDINGS",
                  "KNOWLEDGE_PATH", "ALLOWED_CHANNELS", "ALLOWED_USERS", "LOG_LEVEL")
 
@@ -351,20 +351,6 @@ def run_cli(services: Any, *argv: str) -> tuple[int, str]:
     out = io.StringIO()
     status = main(list(argv), settings=services.settings, services_factory=lambda _: services, stdout=out)
     return status, out.getvalue()
-
-
-def freeze_today(monkeypatch: pytest.MonkeyPatch, today: date = SAMPLE_TODAY) -> None:
-    """Make the services' `date.today()` the sample CRM's "now", so commands run through the CLI (which
-    cannot be given a date) judge engagement and trigger age as of the sample data, whenever the tests run."""
-    import importlib
-
-    class _Today(date):
-        @classmethod
-        def today(cls) -> date:  # type: ignore[override]
-            return today
-
-    for module in ("bot.services.briefs", "bot.services.drafts", "bot.services.triage", "bot.services.signals"):
-        monkeypatch.setattr(importlib.import_module(module), "date", _Today)
 
 
 def make_ctx(knowledge: Path | None = SAMPLE_KNOWLEDGE, today: date = SAMPLE_TODAY) -> Any:

@@ -213,8 +213,8 @@ def test_bottom_up_proposes_no_introduction_when_every_executive_is_engaged(acme
 
 
 def test_a_brief_says_which_date_it_judged_as_of(acme: dict) -> None:
-    assert acme["as_of"] == {"date": "2026-11-27", "source": "setting"}
-    assert acme["summary"].endswith("Dates judged as of 2026-11-27 (the AS_OF setting).")
+    assert acme["as_of"] == {"date": "2026-11-26", "source": "setting"}
+    assert acme["summary"].endswith("Dates judged as of 2026-11-26 (the AS_OF setting).")
 
 
 # ---------------------------------------------------------------- a small CRM with controlled activity

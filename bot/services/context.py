@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 
 from bot.profile import SellerProfile, load_profile
 from bot.wording import Wording, load_all_wording
@@ -59,10 +60,9 @@ class Context:
         return self.today.date
 
 
-def default_context(knowledge_path=None, *, today: date | None = None) -> Context:  # noqa: ANN001
-    """A context from files alone (tests, benches): the profile beside the knowledge, the wording files."""
-    from pathlib import Path
-
+def default_context(knowledge_path: Path | str | None = None, *, today: date | None = None) -> Context:
+    """A context from files alone (tests, the assistant pane's defaults): the profile beside the knowledge,
+    the wording files, and `today` or the clock."""
     profile = load_profile(Path(knowledge_path) if knowledge_path else None)
     return Context(profile, load_all_wording(),
                    Today(today, "setting") if today else Today(date.today(), "clock"))
