@@ -95,7 +95,10 @@ def main(argv: Sequence[str] | None = None, *, settings: Settings | None = None,
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
     from bot.knowledge.store import StoreError
+    from bot.profile import ProfileError
+    from bot.prompts import PromptError
     from bot.runtime import build_services
+    from bot.wording import WordingError
 
     try:
         services = (services_factory or build_services)(settings)
@@ -103,6 +106,9 @@ def main(argv: Sequence[str] | None = None, *, settings: Settings | None = None,
         return handler(args, services, stdin, stdout)
     except UsageError as exc:
         _fail(args, stdout, str(exc), **exc.extra)
+        return BAD_INPUT
+    except (ProfileError, WordingError, PromptError) as exc:  # a file the team edits: one line, no trace
+        _fail(args, stdout, str(exc))
         return BAD_INPUT
     except StoreError as exc:
         _fail(args, stdout, str(exc))

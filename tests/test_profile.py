@@ -194,3 +194,23 @@ def test_the_assistant_pane_suggests_prompts_about_this_sellers_personas() -> No
     assert hr[0]["title"] == "Proof for a CHRO" and "CHROs" in hr[0]["message"]
     assert len(hr) == 4 and not [p for p in hr if "working capital" in p["message"]]
     assert generic[0]["title"] == "Proof for a CEO"
+
+
+def test_the_command_line_stops_with_one_line_naming_the_bad_key(tmp_path: Path, capsys) -> None:
+    from bot.cli import main
+    from bot.settings import load_settings
+
+    folder = write_profile(tmp_path / "knowledge", """
+        seller: Acme Payroll
+        engagement:
+          window_days: many
+        """)
+    settings = load_settings(env_file=None, knowledge_path=folder, chroma_path=tmp_path / "chroma")
+
+    status = main(["brief", "--json", "Anything"], settings=settings)
+
+    captured = capsys.readouterr()
+    assert status == 2
+    assert "Traceback" not in captured.err
+    assert f"{folder / 'seller.yaml'}:3: engagement.window_days" in captured.err
+    assert '"error"' in captured.out and "engagement.window_days" in captured.out
