@@ -622,3 +622,28 @@ def test_unreadable_path_is_an_error_not_a_crash(tmp_path: Path) -> None:
     parsed = read_crm_file(tmp_path / "nope.csv", "crm/nope.csv")
     assert parsed.records == []
     assert [e.file for e in parsed.errors] == ["crm/nope.csv"]
+
+
+def test_a_european_export_reads_dots_as_thousands_in_every_number(knowledge) -> None:
+    """Excel in Germany or France writes '3.900' employees and '410.000.000,00' revenue in the same file."""
+    parsed = load(knowledge, "companies.csv", """\
+        Company ID;Company name;Industry;Number of Employees;Annual Revenue
+        C1;Hotelgruppe Sonnfeld GmbH;Hospitality;3.900;410.000.000,00
+        C2;Klinik am See GmbH;Healthcare;850;62.500.000,50
+        """)
+    assert parsed.errors == []
+    rows = {r["name"]: r for _, r in parsed.records}
+    assert rows["Hotelgruppe Sonnfeld GmbH"]["employees"] == 3900
+    assert rows["Hotelgruppe Sonnfeld GmbH"]["revenue"] == 410_000_000
+    assert rows["Klinik am See GmbH"]["revenue"] == 62_500_000.5
+
+
+def test_a_us_export_keeps_commas_as_thousands(knowledge) -> None:
+    parsed = load(knowledge, "accounts.csv", """\
+        Id,Name,Industry,NumberOfEmployees,AnnualRevenue
+        001A,Acme Corporation,Manufacturing,"1,200","250,000,000.00"
+        001B,Brightwater Foods,Food & Beverage,3.5,"90,000,000"
+        """)
+    rows = {r["name"]: r for _, r in parsed.records}
+    assert rows["Acme Corporation"]["employees"] == 1200 and rows["Acme Corporation"]["revenue"] == 250_000_000
+    assert rows["Brightwater Foods"]["revenue"] == 90_000_000

@@ -588,3 +588,32 @@ def test_flag_note_for_an_account_without_a_trigger_names_only_the_real_failures
     assert "Flagged" in rationale and "too long" in rationale
     assert "trigger" not in rationale.split("Flagged", 1)[1]
     assert "trigger" not in seen.user(1).split("Feedback on a previous attempt (may be empty):", 1)[1]
+
+
+# ================================================================ proof points are whole results
+
+def test_a_proof_point_is_a_whole_result_sentence_never_a_table_row_or_a_cut_sentence(services: Services,
+                                                                                         knowledge, ctx) -> None:
+    from bot.services.proof import find_proof, is_whole_sentence
+
+    knowledge.content("case-study-wendel.txt", """\
+        CUSTOMER STORY: WENDEL UNIVERSITY
+
+        Results after one year
+        Measure Before After
+        Licence and maintenance cost EUR 690k a year EUR 280k a year
+        Short contracts keyed by hand each semester about 1,850 none
+
+        Wendel replaced four payroll systems with one; licence and maintenance costs fell by EUR 410k a year.
+        """)
+    assert not run_ingest(services, [], show_progress=False).errors
+
+    proof = find_proof(services.retriever, ctx.profile, industry="Higher Education", persona=None)
+
+    assert proof is not None
+    assert proof.sentence == ("Wendel replaced four payroll systems with one; licence and maintenance costs fell by "
+                              "EUR 410k a year.")
+    assert proof.customer == "Wendel University"
+    document = "Pennard & Finch, a store group with 6,800 colleagues, brought labour cost down from 12.1% to 10.9%."
+    assert is_whole_sentence(document, document)
+    assert not is_whole_sentence("6,800 colleagues, brought labour cost down from 12.1% to 10.9%.", document)

@@ -202,8 +202,11 @@ def _join_lines(page: str) -> str:
                 out.append(current)
                 current = ""
             continue
-        heading = len(line) < 60 and not re.search(r"[.,;:!?)]$", line) and (index + 1 >= len(lines) or
-                                                                           not lines[index + 1][:1].islower())
+        unpunctuated = not re.search(r"[.,;:!?)]$", line)
+        next_starts_lower = index + 1 < len(lines) and lines[index + 1][:1].islower()
+        # a short unpunctuated line is a heading; one with several figures is a table row ("Cost EUR 690k EUR 280k")
+        heading = unpunctuated and not next_starts_lower and (
+            len(line) < 60 or len(re.findall(r"\d[\d.,]*", line)) >= 2)
         if heading and not current:
             out.append(line)
             continue

@@ -93,6 +93,8 @@ _ROLE_BY_NAME = (
 )
 
 _NUMBER_FIELDS = {"employees", "revenue", "amount", "probability", "score", "page_views", "form_submissions"}
+# a value only a European export writes: '820.000.000,00', '12,5' (a US thousands group has three digits)
+_DECIMAL_COMMA = re.compile(r"\d\.\d{3},\d{1,2}$|^\D*\d+,\d{1,2}\D*$")
 _DATE_FIELDS = {"date", "close_date", "last_activity"}
 
 
@@ -266,16 +268,19 @@ _NUMBER_TEXT = re.compile(
 _MULTIPLIERS = {"k": 1e3, "K": 1e3, "m": 1e6, "M": 1e6, "mn": 1e6, "MM": 1e6, "bn": 1e9, "B": 1e9}
 
 
-def parse_number(raw: str) -> float:
+def parse_number(raw: str, *, decimal_comma: bool = False) -> float:
     """'1,200', '1.250.000,00', 'EUR 90k', '$1.2M', '45%'; anything with other words is not a number.
 
     'TBD (~60k)' raises instead of reading 60: a guess would be worse than an empty field.
+    `decimal_comma`: the file writes numbers the European way, so '3.900' is three thousand nine hundred.
     """
     match = _NUMBER_TEXT.match(raw.strip())
     if not match:
         raise ValueError
     text = re.sub(r"[\s'\u00a0\u202f]", "", match.group("digits")).rstrip(".,")
-    if "," in text and "." in text:
+    if decimal_comma:
+        text = text.replace(".", "").replace(",", ".")
+    elif "," in text and "." in text:
         decimal = "," if text.rfind(",") > text.rfind(".") else "."
         thousands = "." if decimal == "," else ","
         text = text.replace(thousands, "").replace(decimal, ".")
@@ -329,8 +334,15 @@ HUBSPOT_STAGES = {
 StageCheck = Callable[[str], bool]
 
 
+def uses_decimal_comma(rows: list[dict[str, object]], mapping: dict[str, str]) -> bool:
+    """Whether a file writes its numbers the European way, judged from all its number fields at once."""
+    columns = [header for header, canonical in mapping.items() if canonical in _NUMBER_FIELDS]
+    return any(_DECIMAL_COMMA.search(_clean(row.get(column))) for row in rows for column in columns)
+
+
 def to_record(role: str, row: dict[str, object], mapping: dict[str, str], *,
-              known_stage: StageCheck | None = None) -> tuple[dict[str, object], list[str]]:
+              known_stage: StageCheck | None = None,
+              decimal_comma: bool = False) -> tuple[dict[str, object], list[str]]:
     """A raw row into canonical fields, and the problems a CRM admin would want to hear about.
 
     A value that does not parse (a number, a date, a stage) is reported and left empty, never guessed;
@@ -344,7 +356,7 @@ def to_record(role: str, row: dict[str, object], mapping: dict[str, str], *,
             continue
         if canonical in _NUMBER_FIELDS:
             try:
-                number = parse_number(value)
+                number = parse_number(value, decimal_comma=decimal_comma)
             except ValueError:
                 problems.append(f"{header}: not a number ({value!r}); left empty")
                 continue
@@ -414,12 +426,13 @@ def read_crm_file(path: Path, source: str, *, role: str | None = None,
         result.errors.append(LoadError(source, 1, "cannot tell which CRM records this file holds (name or header)"))
         return result
     mapping = map_headers(role, headers)
+    decimal_comma = uses_decimal_comma([row for _, row, _ in rows if row], mapping)
     for line, row, error in rows:
         if error or row is None:
             result.errors.append(LoadError(source, line, error or "unreadable row"))
             continue
         try:
-            record, problems = to_record(role, row, mapping, known_stage=known_stage)
+            record, problems = to_record(role, row, mapping, known_stage=known_stage, decimal_comma=decimal_comma)
         except ValueError as exc:
             result.errors.append(LoadError(source, line, str(exc)))
             continue

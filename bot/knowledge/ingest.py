@@ -21,7 +21,7 @@ from bot.profile import SellerProfile
 logger = logging.getLogger(__name__)
 
 # Bump when loaders or chunking change, so the next ingest re-embeds everything once.
-PIPELINE_VERSION = "7"
+PIPELINE_VERSION = "9"
 CRM_SUFFIXES = {".csv", ".json", ".jsonl"}
 EMBED_BATCH = 1024
 

@@ -23,9 +23,7 @@ NUMBER = re.compile(r"(\d[\d.,]*\s?(%|percent|days?|weeks?|months?|hours?|points
 # customer ("1,100 employees, EUR 640M revenue") has numbers but proves nothing
 _RESULT = re.compile(r"\b(from\b.*\bto\b|down|up|cut|cuts|saved|saves|saving|reduc\w*|releas\w*|fell|rose|improv\w*|"
                      r"increas\w*|decreas\w*|lower\w*|faster|fewer|halv\w*|doubl\w*|grew|gain\w*|avoid\w*)\b|"
-                     r"[-+−]\s?\d", re.IGNORECASE)
-_PROFILE = re.compile(r"\b(employees|staff|headcount|revenue|turnover|founded|headquartered|stores|plants|sites|"
-                      r"beds|locations)\b", re.IGNORECASE)
+                     r"(?<!\w)[-+−]\d", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -89,6 +87,19 @@ def fits_persona(hit: Hit, persona: Persona | None) -> bool:
     return any(f" {n} " in text for n in names if n)
 
 
+def is_whole_sentence(sentence: str, document: str) -> bool:
+    """A chunk boundary can cut a sentence ("6,800 colleagues, brought ... in one"): a proof point must start
+    where a sentence or line starts in the document, and end where one ends."""
+    at = document.find(sentence)
+    if at < 0:
+        return True  # the document text is not at hand: judge by the chunk alone
+    before = document[:at].rstrip(" \t\"“”*_-•")
+    after = document[at + len(sentence):at + len(sentence) + 1]
+    starts = not before or before.endswith(("\n", ".", "!", "?", ":", "|"))
+    ends = sentence.endswith((".", "!", "?", ")", "%")) or after in ("", "\n")
+    return starts and ends
+
+
 def find_proof(retriever: Retriever, profile: SellerProfile, *, industry: str, persona: Persona | None,
                exclude: set[str] | None = None) -> Proof | None:
     """The best sentence with a number: same industry first, then the persona, then how clear the number is."""
@@ -101,18 +112,20 @@ def find_proof(retriever: Retriever, profile: SellerProfile, *, industry: str, p
     for hit in hits:
         if exclude and hit.ref in exclude:
             continue
-        industries = industries_of(hit, profile, library.source_text(str(hit.metadata.get("source"))))
+        document = library.source_text(str(hit.metadata.get("source")))
+        industries = industries_of(hit, profile, document)
         fits_industry = bool(wanted) and any(fold(i) == wanted or wanted in fold(i) or fold(i) in wanted
                                              for i in industries)
         persona_fits = fits_persona(hit, persona)
         customer = customer_name(str(hit.metadata.get("title", "")))
         for sentence in sentences_of(hit):
             numbers = NUMBER.findall(sentence)
-            if not numbers or not 40 <= len(sentence) <= 260:
+            # a figure alone is not a result ("EUR 690k a year EUR 280k a year" is a table row)
+            if not numbers or not 40 <= len(sentence) <= 260 or not _RESULT.search(sentence) \
+                    or not is_whole_sentence(sentence, document):
                 continue
             score = hit.score + (0.5 if fits_industry else 0.0) + (0.2 if persona_fits else 0.0) \
-                + 0.05 * min(len(numbers), 3) + (0.2 if _RESULT.search(sentence) else 0.0) \
-                - (0.3 if _PROFILE.search(sentence) and not _RESULT.search(sentence) else 0.0)
+                + 0.05 * min(len(numbers), 3)
             if best is None or score > best[0]:
                 best = (score, Proof(sentence, hit, customer, industries[0] if industries else "",
                                      fits_industry, persona_fits))
