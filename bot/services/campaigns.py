@@ -15,7 +15,7 @@ from typing import Any
 
 from bot.knowledge.retrieval import Hit, Retriever
 from bot.llm import FALLBACK_NOTE, Model, ModelUnavailable
-from bot.profile import Persona
+from bot.profile import Persona, join_words
 from bot.services.answering import delimit, terms
 from bot.services.context import Context
 from bot.services.drafts import parse_email, pushy_phrases
@@ -26,6 +26,7 @@ CHANNELS = ("email", "linkedin", "call")
 SPAN_DAYS = 21
 # the arc of the sequence; repeats when there are more touches than steps
 STEPS = ("problem", "proof", "questions", "business case", "second proof", "close the loop")
+_PROOF_PRIORITY = {"proof": 0, "business case": 1, "second proof": 2}
 
 
 @dataclass
@@ -152,6 +153,7 @@ def _touch(step: str, channel: str, ctx: Context, *, values: dict[str, object], 
 
     customer = proof.customer if proof else ""
     proof_text = proof.sentence if proof else ""
+    attributed = proof_text if not proof or proof.names_customer else f"{customer}: {proof_text}"
     if key == "proof" and not proof:
         key = "problem"
     if key == "questions" and not line:
@@ -159,14 +161,18 @@ def _touch(step: str, channel: str, ctx: Context, *, values: dict[str, object], 
     if key == "problem":
         core = say("core_problem_line", line=f"\"{line}\"") if line else say("core_problem")
     elif key == "proof":
-        core = say("core_proof", customer=customer or "A peer", proof=proof_text)
+        core = say("core_proof" if proof and proof.names_customer else "core_proof_named", customer=customer,
+                   proof=proof_text)
     elif key == "questions":
         core = say("core_questions", line=line)
     elif key == "business_case":
-        core = (say("core_business_case_proof", customer=customer or "One example", proof=proof_text) if proof
-                else say("core_business_case"))
+        core = (say("core_business_case_proof", proof=attributed) if proof else say("core_business_case"))
     else:
         core = say("core_close")
+    if proof and key in ("problem", "questions", "close"):
+        # every touch carries one peer's result with its number, next to the buyer's own words
+        core += " " + say("peer_result" if proof.names_customer else "peer_result_named", customer=customer,
+                          proof=proof_text)
     subject = say(f"subject_{key}", customer=customer or "a peer")
     question = say(f"question_{key}")
     if channel == "linkedin":
@@ -187,27 +193,38 @@ def build_campaign(retriever: Retriever, ctx: Context, *, persona: str, industry
     target = profile.persona_named(persona) or profile.persona_for(info.function, industry=industry)
     outcomes = target.outcomes_text() if target else "the outcomes they own"
     theme = theme or (target.headline if target else "the year's priorities")
+    rest = [o for o in (target.outcomes if target else ()) if o.lower() != theme.lower()]
+    other_outcomes = join_words(rest) if rest else outcomes
     values: dict[str, object] = {
         "persona": persona, "roles": plural_role(persona), "where": f" in {industry}" if industry else "",
-        "theme": theme, "Theme": theme[:1].upper() + theme[1:], "outcomes": outcomes, "offer": profile.offer,
+        "theme": theme, "Theme": theme[:1].upper() + theme[1:], "outcomes": outcomes,
+        "other_outcomes": other_outcomes, "offer": profile.offer,
         "customer": "", "proof": "", "line": "", "first_name": "", "sender": "",
     }
     used_sentences: set[str] = set()
     used_studies: set[str] = set()
     result = Campaign(persona, industry, theme, [])
-    for index, (day, channel) in enumerate(schedule(touches)):
-        step = STEPS[index % len(STEPS)]
-        line, hit, proof = "", None, None
-        if step in ("proof", "second proof", "business case"):
-            proof = find_proof(retriever, profile, industry=industry or "", persona=target, exclude=used_studies)
-            if proof:
-                used_studies.add(proof.hit.ref)
-                hit = proof.hit
-        elif step in ("problem", "questions"):
-            line, hit = _persona_line(retriever, persona=target, title=persona, theme=theme,
-                                      want="question" if step == "questions" else "message", used=used_sentences)
+    plan = [(day, channel, STEPS[index % len(STEPS)]) for index, (day, channel) in enumerate(schedule(touches))]
+    # the best-fitting case studies go to the touches built around a proof, the rest to the others
+    proofs: dict[int, Proof | None] = {}
+    for index in sorted(range(len(plan)), key=lambda i: _PROOF_PRIORITY.get(plan[i][2], 9)):
+        proof = find_proof(retriever, profile, industry=industry or "", persona=target, exclude=used_studies)
+        if proof is None and used_studies:  # fewer case studies than touches: start over with the best
+            used_studies.clear()
+            proof = find_proof(retriever, profile, industry=industry or "", persona=target)
+        if proof:
+            used_studies.add(proof.hit.ref)
+        proofs[index] = proof
+    for index, (day, channel, step) in enumerate(plan):
+        line, persona_hit = "", None
+        if step in ("problem", "questions"):
+            line, persona_hit = _persona_line(retriever, persona=target, title=persona, theme=theme,
+                                              want="question" if step == "questions" else "message",
+                                              used=used_sentences)
+        proof = proofs[index]
         subject, body = _touch(step, channel, ctx, values=values, line=line, proof=proof)
-        result.touches.append(Touch(day, channel, subject, body, [hit] if hit else []))
+        hits = [h for h in (persona_hit, proof.hit if proof else None) if h is not None]
+        result.touches.append(Touch(day, channel, subject, body, hits))
     result.checks = campaign_checks(result, ctx)
     if model is not None:
         _rewrite_with_model(result, model, ctx)
@@ -215,19 +232,20 @@ def build_campaign(retriever: Retriever, ctx: Context, *, persona: str, industry
 
 
 def campaign_checks(campaign: Campaign, ctx: Context) -> dict[str, object]:
-    """A sequence carries at least one cited number from a case study, and nothing pushy."""
-    proof_touches = [t for t in campaign.touches
-                     if any(h.metadata.get("type") == "case_study" for h in t.hits) and NUMBER.search(t.body)]
+    """Every touch carries a cited number from a case study, and nothing is pushy; else it says which touch."""
+    def has_proof(touch: Touch) -> bool:
+        return any(h.metadata.get("type") == "case_study" for h in touch.hits) and bool(NUMBER.search(touch.body))
+
+    missing = [number for number, touch in enumerate(campaign.touches, start=1) if not has_proof(touch)]
     pushy = sorted({p for t in campaign.touches for p in pushy_phrases(t.body, ctx)})
-    checks: dict[str, object] = {"proof_points": len(proof_touches), "pushy_phrases": pushy}
     problems = []
-    if not proof_touches and len(campaign.touches) >= 2:
-        problems.append("no proof point: no case study with a number fits this persona or industry")
+    if missing:
+        problems.append(f"no proof point in touch {', '.join(map(str, missing))}: no case study with a number "
+                        "fits this persona or industry")
     if pushy:
         problems.append(f"pushy phrases: {', '.join(pushy)}")
-    checks["passed"] = not problems
-    checks["problems"] = problems
-    return checks
+    return {"proof_points": len(campaign.touches) - len(missing), "pushy_phrases": pushy,
+            "passed": not problems, "problems": problems}
 
 
 def _rewrite_with_model(campaign: Campaign, model: Model, ctx: Context) -> None:

@@ -239,7 +239,7 @@ def compose_draft(*, account: dict[str, Any], target: Target, trigger: Trigger |
     elif not proof.fits_industry and industry and proof.industry:
         proof_line = say("proof_nearest", proof=proof.sentence, nearest_industry=proof.industry,
                          industry=industry)
-    elif proof.customer and fold(proof.customer)[:8] not in fold(proof.sentence):
+    elif not proof.names_customer:
         proof_line = say("proof_named", proof=proof.sentence, customer=proof.customer)
     else:
         proof_line = say("proof_plain", proof=proof.sentence)

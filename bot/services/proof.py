@@ -36,6 +36,11 @@ class Proof:
     fits_persona: bool
 
     @property
+    def names_customer(self) -> bool:
+        """Whether the sentence already says whose result it is ("Pennard & Finch, a store group, ...")."""
+        return not self.customer or fold(self.customer)[:8] in fold(self.sentence)
+
+    @property
     def numbers(self) -> list[str]:
         return [m.group(0).strip() for m in NUMBER.finditer(self.sentence)]
 
