@@ -35,7 +35,7 @@ def main() -> None:
         services = build_services(settings, embeddings=Named(_Hash(), "hash"))  # type: ignore[arg-type]
         ingest(services.store, services.embeddings, [knowledge], root=knowledge, profile=load_profile(knowledge))
         seen = {}
-        for _, text, meta in services.store.get({"kind": {"$in": ["crm", "content"]}}):
+        for _, _text, meta in services.store.get({"kind": {"$in": ["crm", "content"]}}):
             ref = str(meta.get("ref") or meta.get("source"))
             seen.setdefault(ref, (meta.get("type", ""), meta.get("account_name", ""), meta.get("title", "")))
         for ref, (kind, account, title) in sorted(seen.items()):

@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("serve", "run the Slack app (Socket Mode with SLACK_APP_TOKEN, else HTTP on PORT)")
     command("chat", "a local console over the same handlers (no Slack needed)")
-    command("eval", "run the bundled evaluation sets")
+    p = command("eval", "run the bundled evaluation sets")
+    p.add_argument("--set", action="append", help="only this retrieval set (vantara, hr-software); repeatable")
     command("run", "ingest what changed, then serve Slack (tokens set) or open the console")
     return parser
 
@@ -304,16 +305,16 @@ def cmd_eval(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: Tex
     from bot.services.evaluation import (
         EVALS,
         evaluate_outreach,
-        evaluate_retrieval,
+        evaluate_sets,
         evaluate_triage,
-        load_questions,
         load_titles,
     )
 
     if services.store.count() == 0:
         run_ingest(services, [], show_progress=not args.json)
+    store_root = services.settings.chroma_path.parent / "eval"
     figures: dict[str, Any] = {
-        "retrieval": evaluate_retrieval(services.retriever, load_questions()),
+        "retrieval": evaluate_sets(services.embeddings, store_root, names=args.set or None),
         "triage": evaluate_triage(load_titles(), services.context()),
     }
     holdout = EVALS / "titles_holdout.csv"
@@ -323,11 +324,8 @@ def cmd_eval(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: Tex
     if args.json:
         _emit(stdout, figures)
         return OK
-    r = figures["retrieval"]
-    print(f"Retrieval ({r['questions']} questions): hit@1 {r['hit@1']:.3f}  hit@5 {r['hit@5']:.3f}  "
-          f"MRR {r['mrr']:.3f}", file=stdout)
-    for miss in r["misses"]:
-        print(f"  miss: {miss['question']}  (gold {', '.join(miss['gold'])})", file=stdout)
+    for name, r in figures["retrieval"].items():
+        _print_retrieval(name, r, stdout)
     for name in ("triage", "triage_holdout"):
         if name not in figures:
             continue
@@ -347,6 +345,31 @@ def cmd_eval(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: Tex
     for failure in o["draft_failures"] + o["campaign_failures"]:
         print(f"  {failure}", file=stdout)
     return OK
+
+
+def _print_retrieval(name: str, r: dict[str, Any], stdout: TextIO) -> None:
+    if "skipped" in r:
+        print(f"Retrieval set {name}: skipped ({r['skipped']})", file=stdout)
+        return
+    a = r["answers"]
+    print(f"Retrieval set {name} ({r['knowledge']}, {r['questions']} answerable questions): hit@1 {r['hit@1']:.3f}  "
+          f"hit@5 {r['hit@5']:.3f}  MRR {r['mrr']:.3f}", file=stdout)
+    if "non_english_hit@5" in r:
+        print("  languages: hit@5 " + ", ".join(f"{k} {v:.3f}" for k, v in r["by_language"].items())
+              + f"; non-English {r['non_english_hit@5']:.3f} vs their English twins {r['english_twins_hit@5']:.3f}",
+              file=stdout)
+    if "account_content_hit@5" in r:
+        print(f"  questions naming an account that need content: hit@5 {r['account_content_hit@5']:.3f}", file=stdout)
+    print(f"  answers: unanswerable said \"I don't know\" {a['unanswerable_said_dont_know']:.0%} of "
+          f"{a['unanswerable']}; answerable answered {a['answerable_grounded']:.0%}; follow-ups right "
+          f"{a['follow_up_accuracy']:.0%} of {a['follow_ups']}; answers keeping the must-say words "
+          f"{a['answers_keep_must_say']:.0%}", file=stdout)
+    print("  ablation:  " + "  |  ".join(f"{layer}: hit@1 {f['hit@1']:.3f} hit@5 {f['hit@5']:.3f} MRR {f['mrr']:.3f}"
+                                         for layer, f in r["ablation"].items()), file=stdout)
+    for miss in r["misses"]:
+        print(f"  miss {miss['id']}: {miss['question']}  (gold {', '.join(miss['gold'])})", file=stdout)
+    if a["answered_unanswerable"]:
+        print(f"  answered although unanswerable: {', '.join(a['answered_unanswerable'])}", file=stdout)
 
 
 def cmd_run(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: TextIO) -> int:

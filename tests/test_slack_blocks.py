@@ -305,6 +305,7 @@ METHOD_SCOPES = {
     "assistant_threads_setStatus": {"assistant:write"},  # set_status()
     "assistant_threads_setSuggestedPrompts": {"assistant:write"},  # set_suggested_prompts()
     "conversations_replies": {"channels:history", "groups:history"},  # follow-ups in public and private channels
+    "conversations_history": {"im:history"},  # follow-ups in a direct message outside a thread
     "conversations_info": {"channels:read", "groups:read"},  # is the channel shared with another org?
     "users_info": {"users:read"},  # guests
     "views_publish": set(),

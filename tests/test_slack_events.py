@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import time
+from typing import Any
 
 import pytest
 from slack_helpers import (  # noqa: F401
@@ -237,3 +239,53 @@ def test_follow_up_is_answered_with_the_thread_as_context(sample, mock) -> None:
     assert "what is the next step on the Acme deal?" in sent  # the thread's earlier turn
     assert "and who else sits on their buying committee?" in sent
     assert "Here is what the knowledge base says…" not in sent  # the bot's own turns are not questions
+
+
+# ---------------------------------------------------------------- conversations keep what they resolved
+
+ACME_ID = "001V000000cLq0t"
+
+
+def source_accounts(body: dict[str, Any]) -> set[str]:
+    """The accounts named in the answer's sources line ("[1] title · Account — `path`")."""
+    text = visible_text(body.get("blocks"))
+    return set(re.findall(r"· ([^—\n]+?) —", text))
+
+
+def test_an_answer_carries_the_account_it_was_about(harness) -> None:
+    ts = new_ts()
+    harness.event("app_mention", {"ts": ts, "event_ts": ts,
+                                  "text": f"<@{BOT_USER_ID}> what is the next step on the Acme deal?"})
+    reply = only_answer(harness)
+    assert reply.body["metadata"] == {"event_type": "revenue_bot_answer", "event_payload": {"account_id": ACME_ID}}
+
+
+def test_a_follow_up_in_the_thread_stays_on_the_account_the_first_answer_was_about(harness) -> None:
+    parent, ts = new_ts(), new_ts()
+    thread = thread_with_bot(parent)
+    thread["messages"][0]["text"] = f"<@{BOT_USER_ID}> where are we on the renewal there?"  # names no account
+    thread["messages"][1]["metadata"] = {"event_type": "revenue_bot_answer",
+                                         "event_payload": {"account_id": ACME_ID}}
+    harness.mock.replies["conversations.replies"] = thread
+    harness.event("message_channel", {"ts": ts, "event_ts": ts, "thread_ts": parent,
+                                      "text": "who is their CFO and what did they last tell us?"})
+    reply = only_answer(harness)
+    assert source_accounts(reply.body) <= {"Acme Corporation"}, visible_text(reply.body)
+    assert reply.body["metadata"]["event_payload"]["account_id"] == ACME_ID
+    (lookup,) = harness.mock.find("conversations.replies")
+    assert lookup.body.get("include_all_metadata") in (True, "true", "1", 1)
+
+
+def test_a_follow_up_in_a_direct_message_reads_the_conversation(harness) -> None:
+    ts = new_ts()
+    harness.mock.replies["conversations.history"] = {"ok": True, "messages": [  # newest first, as Slack sends
+        {"type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID, "text": "Here is what the knowledge base says…",
+         "ts": f"{float(ts) - 1:.6f}",
+         "metadata": {"event_type": "revenue_bot_answer", "event_payload": {"account_id": ACME_ID}}},
+        {"type": "message", "user": "U1", "text": "what is the next step on the Acme deal?",
+         "ts": f"{float(ts) - 2:.6f}"},
+    ]}
+    harness.event("message_im", {"ts": ts, "event_ts": ts, "text": "and who signs for them?"})
+    reply = only_answer(harness)
+    assert source_accounts(reply.body) <= {"Acme Corporation"}, visible_text(reply.body)
+    assert harness.mock.find("conversations.history")

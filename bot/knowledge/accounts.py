@@ -137,12 +137,30 @@ class AccountResolver:
     def mentioned_in(self, text: str) -> list[Account]:
         """Accounts a free-text question names ('next step on the Northwind deal?')."""
         folded = f" {fold(text)} "
-        found: list[Account] = []
+        # a name's other distinctive word counts when typed as a name: capitalised, not opening the sentence
+        typed = {part for word in re.findall(r"(?<=[\s(\"'’])[A-ZÀ-Þ][\w'’-]*", " " + text.strip()[1:])
+                 for part in fold(word).split()}
+        whole: list[Account] = []
+        partly: list[Account] = []
         for account in self.accounts:
             words = account.core.split()
-            if f" {account.core} " in folded or (len(words[0]) >= 4 and f" {words[0]} " in folded):
-                found.append(account)
-        return found
+            if f" {account.core} " in folded:
+                whole.append(account)
+            elif (len(words[0]) >= 4 and f" {words[0]} " in folded) or any(
+                    len(word) >= 4 and word in typed and self._distinctive(word) for word in words[1:]):
+                partly.append(account)
+        # "Brightwater Health" names one account, although "Brightwater" starts another's name too
+        return whole + [a for a in partly if not any(set(a.core.split()) & set(w.core.split()) for w in whole)]
+
+    def _distinctive(self, word: str) -> bool:
+        """A name word only one account has."""
+        if not hasattr(self, "_word_counts"):
+            counts: dict[str, int] = {}
+            for account in self.accounts:
+                for part in set(account.core.split()):
+                    counts[part] = counts.get(part, 0) + 1
+            self._word_counts = counts
+        return self._word_counts.get(word, 0) == 1
 
 
 def _name_score(query: str, choice: str, **_: object) -> float:

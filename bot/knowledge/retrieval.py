@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from bot.knowledge.accounts import Account, AccountResolver, Resolution
+from bot.knowledge.accounts import Account, AccountResolver, Resolution, fold
 from bot.knowledge.embeddings import NamedEmbeddings
+from bot.knowledge.lexical import LexicalIndex, tokens
 from bot.knowledge.store import KnowledgeStore
 
 
@@ -50,14 +51,29 @@ class Retriever:
         self.store = store
         self.embeddings = embeddings
         self._resolver: AccountResolver | None = None
-        self._content: tuple[float, Slice] | None = None
+        self._content: Slice | None = None
+        self._lexical: LexicalIndex | None = None
         self._lock = threading.Lock()
         self._newest: tuple[float, date | None] | None = None
+        self._generation: tuple[float, str] | None = None
 
     # -- accounts
 
+    def _current(self) -> None:
+        """Drop what is cached when the store changed (an ingest here or in another process): the
+        manifest's fingerprint is read at most every GENERATION_CHECK seconds."""
+        now = time.monotonic()
+        seen = self._generation
+        if seen is not None and now - seen[0] < GENERATION_CHECK:
+            return
+        generation = self.store.generation()
+        if seen is not None and seen[1] != generation:
+            self.refresh()
+        self._generation = (now, generation)
+
     @property
     def resolver(self) -> AccountResolver:
+        self._current()
         if self._resolver is None:
             with self._lock:
                 if self._resolver is None:
@@ -74,6 +90,7 @@ class Retriever:
         """Forget cached accounts and content (after an ingest)."""
         self._resolver = None
         self._content = None
+        self._lexical = None
         self._newest = None
 
     def newest_record_date(self) -> date | None:
@@ -155,79 +172,137 @@ class Retriever:
         rows = self.store.query(vector, k=k, where=where)
         return [Hit(i, text, meta, 1.0 - float(distance)) for i, text, meta, distance in rows]
 
-    def retrieve(self, question: str, *, k: int = 5, account: Account | None = None) -> list[Hit]:
-        """What a question needs, gathered from several angles and ranked by similarity plus nudges.
+    def retrieve(self, question: str, *, k: int = 5, account: Account | None = None,
+                 config: "RetrievalConfig | None" = None) -> list[Hit]:
+        return self.gather(question, account=account, config=config).hits[:k]
 
-        The plain semantic search over everything is the base. When the question names an account,
-        all of that account's records are ranked too (so a deal's next step is not crowded out by
-        look-alike records of other accounts). When it asks for a kind of thing ("next step", "case
-        study", "who did we meet"), the best of that kind join. Names and codes in the question
-        (a competitor, a system such as "SAP", "IT") are matched literally within the account and the content.
-        The account's records and the content library are ranked exactly in memory: filtered HNSW
-        searches on a selective filter are slow at scale.
+    def gather(self, question: str, *, account: Account | None = None,
+               config: "RetrievalConfig | None" = None, depth: int = 10) -> "Gathered":
+        """What a question needs, from several candidate lists fused by reciprocal rank.
+
+        Lists: dense (the embedding model, any language) and lexical (BM25: names, codes, numbers,
+        exact words) over everything; when the question names one account, its own records, and
+        the content library on its own, so an account question still reaches the case study,
+        persona or playbook that fits (the content is also ranked for the account's industry).
+        Each list votes 1/(60 + rank); a chunk found by several lists rises. The rules layer (hand-
+        written question patterns) is off by default: `eval` prints whether it earns its place.
         """
+        config = config or DEFAULT_CONFIG
         vector = self.embeddings.embed_query(question)
         mentioned = [account] if account else self.resolver.mentioned_in(question)
         account_id = mentioned[0].id if len(mentioned) == 1 else None
-        depth = max(k, 8)
-        wanted = intents(question)
-        names = literal_terms(question, skip=mentioned)
+        wide = self.search_vector(vector, k=depth * 4)
+        lists: list[list[Hit]] = [wide[:depth]]
+        index = self.lexical() if config.lexical else None
+        words = tokens(question)
+        scores = index.scores(words) if index is not None else None
+        if index is not None:
+            lists.append(self._lexical_hits(index, index.top(scores, depth), vector))
+        if config.pools:
+            content = self.content_slice()
+            lists.append(content.ranked(vector, depth))
+            if index is not None:
+                lists.append(self._lexical_hits(index, index.top(scores, depth, among=content.positions(index)), vector))
+            own = self.account_slice(account_id) if account_id else None
+            if own is not None and account_id:
+                lists.append(own.ranked(vector, depth))
+                if index is not None:
+                    lists.append(self._lexical_hits(index, index.top(scores, depth, among=own.positions(index)),
+                                                    vector))
+                resolved = self.resolver.get(account_id)
+                industry = resolved.industry if resolved else ""
+                if industry:
+                    # content written for this industry: the more specific to it (a case study), the earlier
+                    fitting = content.ranked(vector, depth * 3, industry=industry)
+                    fitting.sort(key=lambda hit: len(str(hit.metadata.get("industries") or "").split(",")))
+                    lists.append(fitting[:depth])
+        if config.rules:
+            lists += self._rule_lists(question, vector, mentioned, account_id, depth, wide)
+        if account is not None and account_id:
+            # the person chose the account (or the conversation is about it): other accounts' records are noise
+            lists = [[hit for hit in found if hit.metadata.get("account_id") in ("", None, account_id)]
+                     for found in lists]
+        if config.fusion:
+            ranked = fuse(lists)
+            if config.pools and account_id:
+                # an account question keeps its best content and its best own record near the top, whichever
+                # pool the fusion favoured: "which case study for <account>" needs both
+                ranked = lift(ranked, lambda hit: hit.metadata.get("kind") == "content", POOL_SLOT)
+                ranked = lift(ranked, lambda hit: hit.metadata.get("account_id") == account_id, POOL_SLOT)
+        else:
+            unique = {hit.id: hit for hit in (hit for found in lists for hit in found)}
+            ranked = sorted(unique.values(), key=lambda hit: -hit.score)
+        return Gathered(ranked, words, index, account_id)
+
+    def _lexical_hits(self, index: "LexicalIndex", positions: list[int], vector: list[float]) -> list[Hit]:
+        """Hits for lexical matches, with their cosine similarity to the question (one fetch of their vectors)."""
+        import numpy as np
+
+        if not positions:
+            return []
+        ids = [index.ids[p] for p in positions]
+        got = self.store.chunks.get(ids=ids, include=["documents", "metadatas", "embeddings"])
+        query = np.asarray(vector, dtype=np.float32)
+        query = query / (np.linalg.norm(query) or 1.0)
+        found: dict[str, Hit] = {}
+        embeddings = got.get("embeddings")
+        for i, chunk_id in enumerate(got["ids"]):
+            row = np.asarray(embeddings[i], dtype=np.float32) if embeddings is not None else query
+            score = float(row @ query / (np.linalg.norm(row) or 1.0))
+            found[chunk_id] = Hit(chunk_id, got["documents"][i], got["metadatas"][i], score)
+        return [found[chunk_id] for chunk_id in ids if chunk_id in found]
+
+    def _rule_lists(self, question: str, vector: list[float], mentioned: list[Account], account_id: str | None,
+                    depth: int, wide: list[Hit]) -> list[list[Hit]]:
+        """The hand-written layer: question patterns that ask for a kind of record, and names typed literally."""
         content = self.content_slice()
         own = self.account_slice(account_id) if account_id else None
-
-        # one wide unfiltered search: the CRM kinds asked for are common enough to be in it, and a
-        # filtered search costs Chroma a scan of the metadata (hundreds of ms at 100k chunks)
-        wide = self.search_vector(vector, k=depth * 4)
-        pool = wide[:depth]
-        if own is not None:
-            pool += own.ranked(vector, depth)
-        for types, scoped in wanted:
+        lists: list[list[Hit]] = []
+        for types, scoped in intents(question):
             content_types = [t for t in types if t not in CRM_TYPES]
             crm_types = [t for t in types if t in CRM_TYPES]
             if content_types:
-                pool += content.ranked(vector, depth, types=content_types)
+                lists.append(content.ranked(vector, depth, types=content_types))
             if crm_types and own is not None and scoped:
-                pool += own.ranked(vector, depth, types=crm_types)
+                lists.append(own.ranked(vector, depth, types=crm_types))
             elif crm_types:
-                pool += [hit for hit in wide if hit.metadata.get("type") in crm_types][:depth]
-        for term in names:
-            pool += content.ranked(vector, depth, contains=term)
+                lists.append([hit for hit in wide if hit.metadata.get("type") in crm_types][:depth])
+        for term in literal_terms(question, skip=mentioned):
+            lists.append(content.ranked(vector, depth, contains=term))
             if own is not None:
-                pool += own.ranked(vector, depth, contains=term)
-        wanted_types = {t for types, _ in wanted for t in types}
-        patterns = [literal_pattern(term) for term in names]
-
-        def boosted(hit: Hit) -> float:
-            # small nudges, so the semantic order still decides between close passages
-            bonus = ACCOUNT_BONUS if account_id and hit.metadata.get("account_id") == account_id else 0.0
-            bonus += INTENT_BONUS if hit.metadata.get("type") in wanted_types else 0.0
-            bonus += LITERAL_BONUS if any(p.search(hit.text) for p in patterns) else 0.0
-            return hit.score + bonus
-
-        unique = {hit.id: hit for hit in pool}
-        return sorted(unique.values(), key=boosted, reverse=True)[:k]
+                lists.append(own.ranked(vector, depth, contains=term))
+        return lists
 
     # -- in-memory slices
 
     def content_slice(self) -> "Slice":
-        """The content library (small next to the CRM), kept in memory for a minute at a time.
+        """The content library (small next to the CRM), kept in memory until the store changes."""
+        self._current()
+        content = self._content
+        if content is None:
+            content = Slice.load(self.store, {"kind": "content"}) or Slice([], [], [], [])
+            self._content = content
+        return content
 
-        An ingest in this process refreshes it at once; one in another process (a replica, a cron
-        job) is seen within CONTENT_TTL seconds. Asking Chroma for a count each time would cost
-        more than the search itself at 100k chunks.
-        """
-        now = time.monotonic()
-        cached = self._content
-        if cached is None or now - cached[0] > CONTENT_TTL:
-            cached = (now, Slice.load(self.store, {"kind": "content"}) or Slice([], [], [], []))
-            self._content = cached
-        return cached[1]
+    def lexical(self) -> LexicalIndex:
+        """BM25 over every chunk, built on first use and again after the store changes."""
+        self._current()
+        index = self._lexical
+        if index is None:
+            with self._lock:
+                index = self._lexical
+                if index is None:
+                    got = self.store.chunks.get(include=["documents"])
+                    index = LexicalIndex(list(got["ids"]), got["documents"] or [])
+                    self._lexical = index
+        return index
 
     def account_slice(self, account_id: str) -> "Slice | None":
         return Slice.load(self.store, {"account_id": account_id}, limit=ACCOUNT_SLICE_LIMIT)
 
 
 CONTENT_TTL = 60.0
+GENERATION_CHECK = 5.0
 CRM_TYPES = {"account", "contact", "opportunity", "activity", "lead"}
 ACCOUNT_SLICE_LIMIT = 5000
 
@@ -262,8 +337,12 @@ class Slice:
         return cls(list(got["ids"]), list(got["documents"] or []), list(got["metadatas"] or []),
                    vectors if vectors is not None else [])
 
+    def positions(self, index: LexicalIndex) -> list[int]:
+        """Where this slice's chunks sit in the lexical index (to rank them by BM25 among themselves)."""
+        return [index.position[i] for i in self.ids if i in index.position]
+
     def ranked(self, vector: list[float], k: int, *, kind: str | None = None, types: list[str] | None = None,
-               contains: str | None = None) -> list[Hit]:
+               contains: str | None = None, industry: str | None = None) -> list[Hit]:
         import numpy as np
 
         if not self.ids:
@@ -275,14 +354,70 @@ class Slice:
         keep = [i for i in range(len(self.ids))
                 if (kind is None or self.metas[i].get("kind") == kind)
                 and (types is None or self.metas[i].get("type") in types)
-                and (literal is None or literal.search(self.texts[i]))]
+                and (literal is None or literal.search(self.texts[i]))
+                and (industry is None or _lists(self.metas[i].get("industries"), industry))]
         keep.sort(key=lambda i: -scores[i])
         return [Hit(self.ids[i], self.texts[i], self.metas[i], float(scores[i])) for i in keep[:k]]
 
 
-ACCOUNT_BONUS = 0.06
-INTENT_BONUS = 0.06
-LITERAL_BONUS = 0.1  # a name or code typed by the person is a strong signal
+def _lists(field: object, wanted: str) -> bool:
+    """A comma-separated metadata field names this value (case and accents aside)."""
+    return fold(wanted) in {fold(part) for part in str(field or "").split(",") if part.strip()}
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    """Which parts of retrieval are on; `eval` switches them one by one (the ablation)."""
+
+    lexical: bool = True
+    fusion: bool = True
+    pools: bool = True
+    rules: bool = False
+
+
+DEFAULT_CONFIG = RetrievalConfig()
+ABLATION: tuple[tuple[str, RetrievalConfig], ...] = (
+    ("dense only", RetrievalConfig(lexical=False, fusion=False, pools=False)),
+    ("+lexical", RetrievalConfig(lexical=True, fusion=False, pools=False)),
+    ("+fusion", RetrievalConfig(lexical=True, fusion=True, pools=False)),
+    ("+account pools", RetrievalConfig(lexical=True, fusion=True, pools=True)),
+    ("+rules", RetrievalConfig(lexical=True, fusion=True, pools=True, rules=True)),
+)
+RRF_K = 60
+
+
+POOL_SLOT = 1  # 0-based: the best of each pool is at worst second
+
+
+def lift(ranked: list[Hit], belongs: Any, slot: int) -> list[Hit]:
+    """The first hit that belongs moved up to `slot` when it sits lower; the order is otherwise kept."""
+    for index, hit in enumerate(ranked):
+        if belongs(hit):
+            if index > slot:
+                return ranked[:slot] + [hit] + ranked[slot:index] + ranked[index + 1:]
+            break
+    return ranked
+
+
+def fuse(lists: Sequence[Sequence[Hit]]) -> list[Hit]:
+    """Reciprocal rank fusion: each list gives 1/(RRF_K + rank); ties go to the closer passage."""
+    votes: dict[str, float] = {}
+    best: dict[str, Hit] = {}
+    for found in lists:
+        for rank, hit in enumerate(found, start=1):
+            votes[hit.id] = votes.get(hit.id, 0.0) + 1.0 / (RRF_K + rank)
+            best.setdefault(hit.id, hit)
+    return sorted(best.values(), key=lambda hit: (-votes[hit.id], -hit.score))
+
+
+@dataclass
+class Gathered:
+    """Fused candidates, best first, with what the question was read as."""
+
+    hits: list[Hit]
+    words: list[str]
+    index: LexicalIndex | None
+    account_id: str | None
 _COMMON = {"Who", "What", "Which", "When", "Where", "Why", "How", "Has", "Have", "Is", "Are", "Do", "Does", "Did",
            "Can", "Could", "Should", "Would", "Will", "The", "A", "An", "And", "Or", "Any", "Give", "Tell", "Show",
            "List", "Find", "We", "Our", "Us", "I", "My", "Please", "Draft", "Write", "It", "Its", "In", "On", "For"}

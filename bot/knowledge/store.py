@@ -6,6 +6,7 @@ The chunk collection records which embedding model built it; opening it with ano
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Sequence
@@ -118,6 +119,16 @@ class KnowledgeStore:
             errors = tuple(LoadError(**e) for e in json.loads(str(meta.get("errors") or "[]")))
             states[source] = SourceState(source, str(meta["digest"]), int(meta.get("chunks", 0)), errors)
         return states
+
+    def generation(self) -> str:
+        """A fingerprint of what the store holds (every source and its digest): it changes when an ingest,
+        in any process, commits a change. Reading it costs one small manifest read."""
+        try:
+            got = self.client.get_collection(self.sources_name).get(include=["metadatas"])
+        except Exception:
+            return ""
+        pairs = sorted((source, str((meta or {}).get("digest"))) for source, meta in zip(got["ids"], got["metadatas"] or []))
+        return hashlib.sha256(json.dumps(pairs).encode()).hexdigest()[:16]
 
     def record_source(self, source: str, digest: str, chunks: int, errors: Sequence[LoadError]) -> None:
         self.sources.upsert(

@@ -1,33 +1,57 @@
-"""Grounded answers: only what the knowledge base says, with numbered citations."""
+"""Grounded answers: only what the knowledge base says, with numbered citations.
+
+An answer is grounded only when the passages it cites carry the question's telling words (weighted by how
+rare each is in the knowledge); otherwise it says it does not know and what the knowledge does cover.
+The extractive composer quotes the sentences that answer, not the start of a passage, and keeps a number,
+a negation or an exception with the sentence it qualifies. Follow-ups keep the account that earlier turns
+were about (passed in as `Turn`s, read from the Slack thread so any replica can answer).
+"""
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.knowledge.accounts import Account, fold
-from bot.knowledge.retrieval import Hit, Retriever
+from bot.knowledge.accounts import Account
+from bot.knowledge.lexical import FILLER, LexicalIndex, key_terms, language_of, tokens
+from bot.knowledge.retrieval import Gathered, Hit, Retriever
 from bot.llm import FALLBACK_NOTE, Model, ModelUnavailable
+from bot.services.proof import NUMBER, RESULT
 
-_STOPWORDS = set(
-    """a an the and or but if of on in at to for from by with about as is are was were be been being do does did
-    what which who whom whose when where why how can could should would will shall may might must i we you they he
-    she it me us them my our your their his her its this that these those there here any some all our have has had
-    not no yes so than then too very just also into out over under up down more most less tell give show know
-    please anything something thing things get got make made say said last next new one two""".split()
-)
-MIN_SCORE = 0.25  # cosine similarity below which a passage is not about the question
-STRONG_SCORE = 0.5  # above this a passage counts even without shared words
 MAX_SOURCES = 4
+SUPPORT = 0.25  # share of the question's telling words (idf-weighted) one cited passage must carry
+SENTENCES_PER_SOURCE = 2
 IDK = "I don't know: nothing in the knowledge base answers that."
+
+# the composer's own words in the asker's language (the quoted knowledge stays as written)
+_SAY = {
+    "en": {"lead": "Here is what the knowledge base says:", "idk": IDK,
+           "covers": "The knowledge base covers: {topics}."},
+    "fr": {"lead": "Voici ce que dit la base de connaissances :",
+           "idk": "Je ne sais pas : rien dans la base de connaissances ne répond à cette question.",
+           "covers": "La base de connaissances couvre : {topics}."},
+    "de": {"lead": "Das steht in der Wissensbasis:",
+           "idk": "Das weiß ich nicht: Nichts in der Wissensbasis beantwortet diese Frage.",
+           "covers": "Die Wissensbasis enthält: {topics}."},
+    "es": {"lead": "Esto es lo que dice la base de conocimiento:",
+           "idk": "No lo sé: nada en la base de conocimiento responde a eso.",
+           "covers": "La base de conocimiento cubre: {topics}."},
+}
 
 
 def terms(text: str) -> set[str]:
-    """Content words, folded and cut to a 5-letter stem so 'pricing' meets 'price'."""
-    return {w[:5] for w in re.findall(r"[a-z0-9][a-z0-9/+-]*", fold(text)) if w not in _STOPWORDS and len(w) > 2}
+    """Content words, folded and stemmed (shared with campaigns)."""
+    return key_terms(text)
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One earlier question in a conversation and the account its answer was about (if any)."""
+
+    question: str
+    account_id: str | None = None
 
 
 @dataclass
@@ -39,6 +63,7 @@ class Answer:
     candidates: list[str] = field(default_factory=list)
     engine: str = "composer"  # "model" when the language model wrote the text
     note: str | None = None  # e.g. why the model was not used
+    account_id: str | None = None  # the account this answer was about: carried into follow-ups
 
     @property
     def sources(self) -> list[dict[str, Any]]:
@@ -52,59 +77,161 @@ class Answer:
         return result
 
 
-def relevant(question: str, hits: Sequence[Hit]) -> list[Hit]:
-    wanted = terms(question)
-    kept = []
-    for hit in hits:
-        shared = wanted & terms(hit.text)
-        if hit.score >= STRONG_SCORE or (hit.score >= MIN_SCORE and shared):
-            kept.append(hit)
-    return kept
+# -- conversations
+
+def _turns(history: Sequence[str | Turn]) -> list[Turn]:
+    return [turn if isinstance(turn, Turn) else Turn(str(turn)) for turn in history]
 
 
-def condense(question: str, history: Sequence[str]) -> str:
-    """A follow-up ('and their CFO?') carries the previous question's subject into retrieval."""
-    if not history:
+def carried_account(retriever: Retriever, question: str, history: Sequence[str | Turn]) -> Account | None:
+    """The account a follow-up is about: none when the question names one itself; else the newest
+    earlier turn's (what its answer resolved to, or the one account its question named)."""
+    if retriever.resolver.mentioned_in(question):
+        return None
+    for turn in reversed(_turns(history)):
+        if turn.account_id:
+            found = retriever.resolver.get(turn.account_id)
+            if found:
+                return found
+        named = retriever.resolver.mentioned_in(turn.question)
+        if len(named) == 1:
+            return named[0]
+        if named:
+            return None
+    return None
+
+
+def condense(question: str, history: Sequence[str | Turn]) -> str:
+    """A short follow-up with no account to carry ('and the pricing?') borrows the previous question."""
+    turns = _turns(history)
+    if not turns:
         return question
-    previous = history[-1]
-    pronouns = {"they", "them", "their", "it", "its", "that", "this", "those", "he", "she", "her", "his", "there"}
-    words = fold(question).split()
+    pronouns = {"they", "them", "their", "it", "its", "that", "this", "those", "he", "she", "her", "his", "there",
+                "ils", "elle", "leur", "leurs", "sie", "ihr", "ihre", "dort", "ellos", "su", "sus", "eso", "ese"}
+    words = question.lower().split()
     if len(words) <= 6 or pronouns & set(words):
-        return f"{previous} {question}"
+        return f"{turns[-1].question} {question}"
     return question
 
 
-def best_passage(hit: Hit, wanted: set[str], limit: int = 320) -> str:
-    """The sentences of a passage that speak to the question, in their original order."""
+# -- support and sentences
+
+def _weights(index: LexicalIndex | None, question: str, language: str) -> dict[str, float]:
+    """The question's telling words and how telling each is. A word the knowledge never uses counts in
+    full in a question in the knowledge's language (it names something we do not have); in another
+    language it is just a foreign word and is left out."""
+    words = set(tokens(question)) - FILLER
+    if index is None or not len(index):
+        return dict.fromkeys(words, 1.0)
+    weights = {}
+    for word in words:
+        if word in index.frequency or language == "en":
+            weights[word] = index.idf(word)
+    return weights
+
+
+_NAME = re.compile(r"(?<=[\s(\"'’/])(?:[A-ZÀ-Þ][\w’'&-]*|[A-Z0-9]{2,}[\w-]*)")
+
+
+def unknown_names(index: LexicalIndex | None, question: str) -> list[str]:
+    """Names, acronyms and codes in a question that the knowledge never mentions ("Kinaxis", "DACH"):
+    the question is about something we hold nothing on. The opening word is not read as a name."""
+    if index is None or not len(index):
+        return []
+    found = []
+    read = set(tokens(question))  # "Chief Financial Officer" is read as one word, "cfo"
+    for word in _NAME.findall(" " + question.strip().split(" ", 1)[-1] if " " in question.strip() else ""):
+        if any(ch.isdigit() for ch in word):
+            continue  # a figure the person typed ("USD 600M") need not be in the knowledge
+        words = [term for term in tokens(word) if term in read]
+        if words and all(term not in index.frequency for term in words):
+            found.append(word)
+    return found
+
+
+def support(weights: dict[str, float], text: str) -> float:
+    """Share of the question's telling words (by weight) that a passage carries."""
+    total = sum(weights.values())
+    if not total:
+        return 0.0
+    present = set(tokens(text))
+    return sum(weight for word, weight in weights.items() if word in present) / total
+
+
+def _clean(hit: Hit) -> str:
     text = hit.text
     if hit.metadata.get("kind") == "content" and "\n" in text:
         text = text.split("\n", 1)[1]  # drop the "Title — Section" label line
-        # Markdown list bullets and emphasis read badly once lines are joined into a passage
         text = re.sub(r"^\s*(?:[-*•]|\d+\.)\s+", "", text, flags=re.MULTILINE)
         text = re.sub(r"\*\*|__|^#+\s*", "", text, flags=re.MULTILINE)
-    text = " ".join(text.split())
-    if len(text) <= limit:
-        return text
-    sentences = re.split(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])", text)
-    scored = sorted(
-        range(len(sentences)),
-        key=lambda i: -len(wanted & terms(sentences[i])) / math.sqrt(len(sentences[i]) + 20),
-    )
-    chosen: list[int] = []
+    return " ".join(text.split())
+
+
+_SENTENCE = re.compile(r"(?<=[.!?;])\s+(?=[A-ZÀ-Ý0-9\"'(¿¡])")
+# a sentence that qualifies the one before it: it must stay with it
+_QUALIFIER = re.compile(r"^(?:not|no|never|only|except|unless|but|however|excluding|except|although|"
+                        r"pas|sauf|uniquement|seulement|mais|nicht|kein|keine|nur|außer|aber|"
+                        r"no|solo|salvo|excepto|pero)\b", re.IGNORECASE)
+
+
+def _is_result(sentence: str) -> bool:
+    return bool(NUMBER.search(sentence) and RESULT.search(sentence))
+
+
+def sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE.split(text) if s.strip()]
+
+
+def answering_sentences(hit: Hit, weights: dict[str, float], limit: int = 360, whole: int = 200) -> str:
+    """The sentences of a passage that speak to the question, in their original order, each kept with the
+    sentence that qualifies it ("Not on Essentials or Professional." after the rule it limits)."""
+    text = _clean(hit)
+    parts = sentences(text)
+    if hit.metadata.get("kind") != "content" or len(text) <= whole or len(parts) <= 2 or not any(
+            support(weights, part) for part in parts):
+        # a CRM record is short and whole: its stage, amount and next step belong together
+        return text if len(text) <= limit * 2 else text[: limit * 2].rsplit(" ", 1)[0] + "…"
+    scored = sorted(range(len(parts)), key=lambda i: (-support(weights, parts[i]), i))
+    chosen: set[int] = set()
     size = 0
-    for index in scored:
-        if size + len(sentences[index]) > limit and chosen:
+    for index in scored[:SENTENCES_PER_SOURCE]:
+        if chosen and support(weights, parts[index]) == 0:
             break
-        chosen.append(index)
-        size += len(sentences[index])
-    picked = " ".join(sentences[i] for i in sorted(chosen))
-    return picked if len(picked) <= limit + 80 else picked[:limit].rsplit(" ", 1)[0] + "…"
+        group = {index}
+        if index + 1 < len(parts) and _QUALIFIER.match(parts[index + 1]):
+            group.add(index + 1)
+        if _QUALIFIER.match(parts[index]) and index > 0:
+            group.add(index - 1)
+        extra = sum(len(parts[i]) for i in group - chosen)
+        if chosen and size + extra > limit:
+            break
+        chosen |= group
+        size += extra
+    if hit.metadata.get("type") == "case_study" and not any(_is_result(parts[i]) for i in chosen):
+        # a customer story is cited for its result: the sentence with the number comes along
+        result = next((i for i, part in enumerate(parts) if _is_result(part)), None)
+        if result is not None:
+            chosen.add(result)
+    picked = " ".join(parts[i] for i in sorted(chosen))
+    return picked if len(picked) <= limit * 2 else picked[: limit * 2].rsplit(" ", 1)[0] + "…"
 
 
-def compose(question: str, hits: Sequence[Hit]) -> str:
-    wanted = terms(question)
-    lines = [f"• {best_passage(hit, wanted)} [{number}]" for number, hit in enumerate(hits, start=1)]
-    return "Here is what the knowledge base says:\n" + "\n".join(lines)
+def compose(question: str, hits: Sequence[Hit], weights: dict[str, float] | None = None,
+            language: str = "en") -> str:
+    weights = weights if weights is not None else dict.fromkeys(terms(question), 1.0)
+    lines = [f"• {answering_sentences(hit, weights)} [{number}]" for number, hit in enumerate(hits, start=1)]
+    return _SAY[language]["lead"] + "\n" + "\n".join(lines)
+
+
+def _dont_know(language: str, gathered: Gathered) -> str:
+    """An honest "I don't know", with what the knowledge does hold nearest the question."""
+    topics: list[str] = []
+    for hit in gathered.hits[:6]:
+        title = str(hit.metadata.get("title") or "").strip()
+        if title and title not in topics:
+            topics.append(title)
+    say = _SAY[language]
+    return say["idk"] + (" " + say["covers"].format(topics="; ".join(topics[:3])) if topics else "")
 
 
 def delimit(text: str) -> str:
@@ -126,10 +253,10 @@ def format_sources(hits: Sequence[Hit]) -> str:
 _CITATION = re.compile(r"\[(\d+)\]")
 
 
-def _model_answer(model: Model, question: str, hits: Sequence[Hit], history: Sequence[str]) -> tuple[str, bool]:
+def _model_answer(model: Model, question: str, hits: Sequence[Hit], history: Sequence[Turn]) -> tuple[str, bool]:
     """(text, grounded) from the model; ModelUnavailable when its reply cannot be trusted."""
     text = model.complete("answer", question=question, sources=format_sources(hits),
-                          history="\n".join(f"- {turn}" for turn in history) or "(none)")
+                          history="\n".join(f"- {turn.question}" for turn in history) or "(none)")
     plain = text.lower().replace("’", "'").replace("‘", "'").strip(" .!*_\"")
     if plain.startswith("i don't know") or plain.startswith("i do not know"):
         return IDK, False
@@ -139,14 +266,21 @@ def _model_answer(model: Model, question: str, hits: Sequence[Hit], history: Seq
     return text, True
 
 
-def condense_with(model: Model | None, question: str, history: Sequence[str]) -> tuple[str, str | None]:
+def condense_with(model: Model | None, question: str, history: Sequence[Turn]) -> tuple[str, str | None]:
     if not history or model is None:
         return condense(question, history), None
     try:
-        rewritten = model.complete("condense", question=question, history="\n".join(f"- {t}" for t in history))
+        rewritten = model.complete("condense", question=question,
+                                   history="\n".join(f"- {t.question}" for t in history))
         return rewritten.splitlines()[0].strip() or question, None
     except ModelUnavailable as exc:
         return condense(question, history), FALLBACK_NOTE.format(reason=exc)
+
+
+def _about(hits: Sequence[Hit]) -> str | None:
+    """The one account the cited CRM records are about, if they agree."""
+    accounts = {str(h.metadata.get("account_id")) for h in hits if h.metadata.get("account_id")}
+    return accounts.pop() if len(accounts) == 1 else None
 
 
 def answer_question(
@@ -154,7 +288,7 @@ def answer_question(
     *,
     retriever: Retriever,
     account: Account | None = None,
-    history: Sequence[str] = (),
+    history: Sequence[str | Turn] = (),
     k: int = 6,
     model: Model | None = None,
 ) -> Answer:
@@ -164,19 +298,37 @@ def answer_question(
     question = question.strip()
     if not question:
         return Answer(question, "Ask me a question about an account or our sales content.")
-    query, note = condense_with(model, question, history)
-    hits = relevant(query, retriever.retrieve(query, k=k, account=account))
-    if not hits:
-        return Answer(question, IDK)
+    turns = _turns(history)
+    language = language_of(question)
+    carried = account or carried_account(retriever, question, turns)
+    if carried is not None and account is None and model is None:
+        query, note = question, None  # the account is carried: the earlier words would only pull back its topic
+    elif retriever.resolver.mentioned_in(question) and model is None:
+        query, note = question, None  # it names its own account: the earlier turn's words would mislead
+    else:
+        query, note = condense_with(model, question, turns)
+    gathered = retriever.gather(query, account=carried)
+    weights = _weights(gathered.index, query, language)
+    candidates = gathered.hits[:k]
     # one passage per source document: citations point at distinct sources
     unique: dict[str, Hit] = {}
-    for hit in hits:
+    for hit in candidates:
         unique.setdefault(hit.ref, hit)
     chosen = list(unique.values())[:MAX_SOURCES]
+    backed = [hit for hit in chosen if support(weights, hit.text) >= SUPPORT]
+    grounded = bool(backed) or (not weights and bool(chosen))
+    if language == "en" and unknown_names(gathered.index, query):
+        grounded = False
+    about = carried.id if carried else (gathered.account_id or _about(chosen))
+    if not grounded:
+        return Answer(question, _dont_know(language, gathered), account_id=about)
     if model is not None and note is None:
         try:
-            text, grounded = _model_answer(model, query, chosen, history)
-            return Answer(question, text, chosen if grounded else [], grounded=grounded, engine="model")
+            text, ok = _model_answer(model, query, chosen, turns)
+            return Answer(question, text, chosen if ok else [], grounded=ok, engine="model", account_id=about)
         except ModelUnavailable as exc:
             note = FALLBACK_NOTE.format(reason=exc)
-    return Answer(question, compose(query, chosen), chosen, grounded=True, note=note)
+    # only the passages that carry the question's words are cited (all of them when none can: another language)
+    ordered = backed or chosen
+    return Answer(question, compose(query, ordered, weights, language), ordered, grounded=True, note=note,
+                  account_id=about)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.knowledge.retrieval import Retriever
+from bot.knowledge.retrieval import ABLATION, RetrievalConfig, Retriever
 
 EVALS = Path(__file__).resolve().parent.parent / "evals"
 
@@ -17,6 +17,21 @@ class Question:
     question: str
     gold: tuple[str, ...]
     account: str | None
+    id: str = ""
+    lang: str = "en"
+    twin: str | None = None
+    answerable: bool = True
+    follows: str | None = None
+    answer_account: str | None = None
+    tags: tuple[str, ...] = ()
+    must_say: tuple[str, ...] = ()
+
+
+# each retrieval set and the knowledge it was written over (relative to the repository)
+RETRIEVAL_SETS: dict[str, tuple[str, str]] = {
+    "vantara": ("retrieval.jsonl", "knowledge"),
+    "hr-software": ("retrieval-hr-software.jsonl", "examples/hr-software"),
+}
 
 
 def load_questions(path: Path = EVALS / "retrieval.jsonl") -> list[Question]:
@@ -26,33 +41,113 @@ def load_questions(path: Path = EVALS / "retrieval.jsonl") -> list[Question]:
             continue
         try:
             item = json.loads(line)
-            questions.append(Question(item["question"], tuple(item["gold"]), item.get("account")))
-        except (json.JSONDecodeError, KeyError) as exc:
+            questions.append(Question(
+                item["question"], tuple(item["gold"]), item.get("account"), id=str(item.get("id") or number),
+                lang=item.get("lang") or "en", twin=item.get("twin"), answerable=item.get("answerable", True),
+                follows=item.get("follows"), answer_account=item.get("answer_account"),
+                tags=tuple(item.get("tags") or ()), must_say=tuple(item.get("must_say") or ())))
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise ValueError(f"{path}:{number}: bad evaluation item ({exc})") from None
     return questions
 
 
-def evaluate_retrieval(retriever: Retriever, questions: list[Question], *, k: int = 10) -> dict[str, Any]:
-    """hit@1, hit@5 and MRR@k of the retrieval behind `ask`."""
-    ranks: list[int | None] = []
-    misses = []
-    for item in questions:
-        account = None
-        if item.account:
-            account = retriever.resolve_account(item.account).account
-        hits = retriever.retrieve(item.question, k=k, account=account)
-        refs = [hit.ref for hit in hits]
-        rank = next((i for i, ref in enumerate(refs, start=1) if ref in item.gold), None)
-        ranks.append(rank)
-        if rank is None or rank > 5:
-            misses.append({"question": item.question, "gold": list(item.gold), "got": refs[:5]})
+def _rank(retriever: Retriever, item: Question, config: RetrievalConfig | None, k: int) -> tuple[int | None, list[str]]:
+    account = retriever.resolve_account(item.account).account if item.account else None
+    refs: list[str] = []
+    for hit in retriever.gather(item.question, account=account, config=config).hits:
+        if hit.ref not in refs:
+            refs.append(hit.ref)
+        if len(refs) >= k:
+            break
+    return next((i for i, ref in enumerate(refs, start=1) if ref in item.gold), None), refs
+
+
+def _figures(ranks: list[int | None]) -> dict[str, Any]:
     count = len(ranks) or 1
     return {
         "questions": len(ranks),
         "hit@1": round(sum(1 for r in ranks if r == 1) / count, 3),
         "hit@5": round(sum(1 for r in ranks if r and r <= 5) / count, 3),
         "mrr": round(sum(1 / r for r in ranks if r) / count, 3),
-        "misses": misses,
+    }
+
+
+def evaluate_retrieval(retriever: Retriever, questions: list[Question], *, k: int = 10,
+                       ablation: bool = False) -> dict[str, Any]:
+    """hit@1, hit@5 and MRR@k of the retrieval behind `ask` (answerable first turns), by language and for
+    questions that name an account and need content; with `ablation`, the same for each retrieval layer."""
+    single = [q for q in questions if q.answerable and not q.follows and q.gold]
+    ranks: dict[str, int | None] = {}
+    misses = []
+    for item in single:
+        rank, refs = _rank(retriever, item, None, k)
+        ranks[item.id] = rank
+        if rank is None or rank > 5:
+            misses.append({"id": item.id, "question": item.question, "gold": list(item.gold), "got": refs[:5]})
+    result = _figures(list(ranks.values()))
+    result["by_language"] = {lang: _figures([ranks[q.id] for q in single if q.lang == lang])["hit@5"]
+                             for lang in sorted({q.lang for q in single})}
+    foreign = [q for q in single if q.lang != "en" and q.twin in ranks]
+    if foreign:
+        result["non_english_hit@5"] = _figures([ranks[q.id] for q in foreign])["hit@5"]
+        result["english_twins_hit@5"] = _figures([ranks[q.twin] for q in foreign if q.twin])["hit@5"]
+    tagged = [q for q in single if "account+content" in q.tags]
+    if tagged:
+        result["account_content_hit@5"] = _figures([ranks[q.id] for q in tagged])["hit@5"]
+    if ablation:
+        result["ablation"] = {name: _figures([_rank(retriever, q, config, k)[0] for q in single])
+                              for name, config in ABLATION}
+    result["misses"] = misses
+    return result
+
+
+def evaluate_answers(retriever: Retriever, questions: list[Question]) -> dict[str, Any]:
+    """What a person sees: unanswerable questions get "I don't know" (grounded: false), answerable ones do
+    not; follow-ups stay on the account the first turn was about and cite a gold source; `must_say`
+    fragments survive into the extractive answer."""
+    from bot.services.answering import Turn, answer_question
+
+    by_id = {q.id: q for q in questions}
+    unanswerable = [q for q in questions if not q.answerable]
+    honest = [q for q in unanswerable if not answer_question(q.question, retriever=retriever).grounded]
+    answerable = [q for q in questions if q.answerable and not q.follows and q.gold]
+    grounded = 0
+    kept, said = 0, []
+    for q in answerable:
+        account = retriever.resolve_account(q.account).account if q.account else None
+        answer = answer_question(q.question, retriever=retriever, account=account)
+        grounded += answer.grounded
+        if q.must_say:
+            folded = " ".join(answer.text.split())
+            ok = all(fragment in folded for fragment in q.must_say)
+            kept += ok
+            if not ok:
+                said.append({"id": q.id, "must_say": list(q.must_say)})
+    follow = [q for q in questions if q.follows and q.follows in by_id]
+    right, wrong = 0, []
+    for q in follow:
+        first = by_id[str(q.follows)]
+        opening = answer_question(first.question, retriever=retriever)
+        answer = answer_question(q.question, retriever=retriever, history=[Turn(first.question, opening.account_id)])
+        refs = {h.ref for h in answer.hits}
+        expected = retriever.resolve_account(q.answer_account).account if q.answer_account else None
+        foreign = {h.metadata.get("account_id") for h in answer.hits if h.metadata.get("account_id")} - (
+            {expected.id} if expected else set())
+        ok = bool(refs & set(q.gold)) and not foreign
+        right += ok
+        if not ok:
+            wrong.append({"id": q.id, "question": q.question, "gold": list(q.gold), "got": sorted(refs)})
+    with_fragments = [q for q in answerable if q.must_say]
+    return {
+        "unanswerable": len(unanswerable),
+        "unanswerable_said_dont_know": round(len(honest) / (len(unanswerable) or 1), 3),
+        "answerable_grounded": round(grounded / (len(answerable) or 1), 3),
+        "answers_keep_must_say": round(kept / (len(with_fragments) or 1), 3),
+        "follow_ups": len(follow),
+        "follow_up_accuracy": round(right / (len(follow) or 1), 3),
+        "follow_up_misses": wrong,
+        "must_say_misses": said,
+        "answered_unanswerable": [q.id for q in unanswerable if q not in honest],
     }
 
 
@@ -130,3 +225,35 @@ def evaluate_outreach(retriever: Retriever, ctx: Any) -> dict[str, Any]:
         "campaign_failures": [{"persona": name, "problems": c.checks.get("problems")}
                               for name, c in campaigns if not c.checks.get("passed")],
     }
+
+
+REPO = Path(__file__).resolve().parent.parent.parent
+
+
+def evaluate_sets(embeddings: Any, store_root: Path, *, names: list[str] | None = None,
+                  progress: Any = None) -> dict[str, Any]:
+    """Every retrieval set over its own seller's knowledge, each in its own store under `store_root`
+    (ingested once, then only what changed): retrieval with its ablation, then answers."""
+    from bot.knowledge.ingest import ingest
+    from bot.profile import load_profile
+    from bot.runtime import build_services
+    from bot.settings import load_settings
+
+    results: dict[str, Any] = {}
+    for name, (file, folder) in RETRIEVAL_SETS.items():
+        knowledge = REPO / folder
+        if names and name not in names:
+            continue
+        if not knowledge.is_dir() or not (EVALS / file).exists():
+            results[name] = {"skipped": f"{folder} is not in this checkout"}
+            continue
+        settings = load_settings(None, knowledge_path=knowledge, chroma_path=store_root / name,
+                                 collection_prefix="eval")
+        services = build_services(settings, embeddings=embeddings)
+        ingest(services.store, services.embeddings, [knowledge], root=knowledge, progress=progress,
+               profile=load_profile(knowledge))
+        services.retriever.refresh()
+        questions = load_questions(EVALS / file)
+        results[name] = {"knowledge": folder, **evaluate_retrieval(services.retriever, questions, ablation=True),
+                         "answers": evaluate_answers(services.retriever, questions)}
+    return results

@@ -21,7 +21,7 @@ NUMBER = re.compile(r"(\d[\d.,]*\s?(%|percent|days?|weeks?|months?|hours?|points
 
 # a result reads as a change ("from 84% to 96%", "down 22%", "saved EUR 2.4M"); a profile of the
 # customer ("1,100 employees, EUR 640M revenue") has numbers but proves nothing
-_RESULT = re.compile(r"\b(from\b.*\bto\b|down|up|cut|cuts|saved|saves|saving|reduc\w*|releas\w*|fell|rose|improv\w*|"
+RESULT = re.compile(r"\b(from\b.*\bto\b|down|up|cut|cuts|saved|saves|saving|reduc\w*|releas\w*|fell|rose|improv\w*|"
                      r"increas\w*|decreas\w*|lower\w*|faster|fewer|halv\w*|doubl\w*|grew|gain\w*|avoid\w*)\b|"
                      r"(?<!\w)[-+−]\d", re.IGNORECASE)
 
@@ -126,7 +126,7 @@ def find_proof(retriever: Retriever, profile: SellerProfile, *, industry: str, p
         for sentence in sentences_of(hit):
             numbers = NUMBER.findall(sentence)
             # a figure alone is not a result ("EUR 690k a year EUR 280k a year" is a table row)
-            if not numbers or not 40 <= len(sentence) <= 260 or not _RESULT.search(sentence) \
+            if not numbers or not 40 <= len(sentence) <= 260 or not RESULT.search(sentence) \
                     or not is_whole_sentence(sentence, document):
                 continue
             score = hit.score + (0.5 if fits_industry else 0.0) + (0.2 if persona_fits else 0.0) \
