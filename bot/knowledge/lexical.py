@@ -16,8 +16,6 @@ from typing import Any
 
 from bot.knowledge.accounts import fold
 
-logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index build at DEBUG
-
 STOPWORDS = frozenset(
     # English
     """a an the and or but if of on in at to for from by with about as is are was were be been being do does did
@@ -108,6 +106,7 @@ class LexicalIndex:
     def __init__(self, ids: Sequence[str], texts: Iterable[str]):
         import bm25s
 
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets DEBUG on itself and logs every build
         self.ids = list(ids)
         self.position = {chunk_id: index for index, chunk_id in enumerate(self.ids)}
         corpus = [tokens(text) for text in texts]

@@ -205,10 +205,15 @@ class Retriever:
                 lists.append(self._lexical_hits(index, index.top(scores, depth, among=content.positions(index)), vector))
             own = self.account_slice(account_id) if account_id else None
             if own is not None and account_id:
-                lists.append(own.ranked(vector, depth))
+                # the account's records by kind in turn (its best contact, deal, meeting, …): a vague question
+                # ("where are we with X?") sees the whole account, not ten contacts that repeat its name
+                own_lists = [by_kind_in_turn(own.ranked(vector, depth * 3))[:depth]]
                 if index is not None:
-                    lists.append(self._lexical_hits(index, index.top(scores, depth, among=own.positions(index)),
-                                                    vector))
+                    lexical = self._lexical_hits(index, index.top(scores, depth * 3, among=own.positions(index)), vector)
+                    own_lists.append(by_kind_in_turn(lexical)[:depth])
+                # chosen (--account) or carried from the conversation ("what are THEY aiming for?"): the
+                # question is about the account first, so its own lists count twice
+                lists += own_lists * (2 if account is not None else 1)
                 resolved = self.resolver.get(account_id)
                 industry = resolved.industry if resolved else ""
                 if industry:
@@ -397,6 +402,16 @@ def lift(ranked: list[Hit], belongs: Any, slot: int) -> list[Hit]:
                 return ranked[:slot] + [hit] + ranked[slot:index] + ranked[index + 1:]
             break
     return ranked
+
+
+def by_kind_in_turn(hits: Sequence[Hit]) -> list[Hit]:
+    """The best of each record type, then the second best of each, and so on (each type in its own order)."""
+    groups: dict[str, list[Hit]] = {}
+    for hit in hits:
+        groups.setdefault(str(hit.metadata.get("type")), []).append(hit)
+    turns = [group[i] for i in range(max((len(g) for g in groups.values()), default=0))
+             for group in groups.values() if i < len(group)]
+    return turns
 
 
 def fuse(lists: Sequence[Sequence[Hit]]) -> list[Hit]:

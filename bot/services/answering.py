@@ -325,6 +325,8 @@ def answer_question(
     if model is not None and note is None:
         try:
             text, ok = _model_answer(model, query, chosen, turns)
+            if not ok:
+                text = _dont_know(language, gathered)
             return Answer(question, text, chosen if ok else [], grounded=ok, engine="model", account_id=about)
         except ModelUnavailable as exc:
             note = FALLBACK_NOTE.format(reason=exc)

@@ -45,10 +45,17 @@ def load_questions(path: Path = EVALS / "retrieval.jsonl") -> list[Question]:
                 item["question"], tuple(item["gold"]), item.get("account"), id=str(item.get("id") or number),
                 lang=item.get("lang") or "en", twin=item.get("twin"), answerable=item.get("answerable", True),
                 follows=item.get("follows"), answer_account=item.get("answer_account"),
-                tags=tuple(item.get("tags") or ()), must_say=tuple(item.get("must_say") or ())))
+                tags=_strings(item.get("tags")), must_say=_strings(item.get("must_say"))))
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise ValueError(f"{path}:{number}: bad evaluation item ({exc})") from None
     return questions
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    """A list of strings, or one string written without its list."""
+    if not value:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(str(v) for v in value)
 
 
 def _rank(retriever: Retriever, item: Question, config: RetrievalConfig | None, k: int) -> tuple[int | None, list[str]]:
