@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -290,6 +291,8 @@ def cmd_serve(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: Te
     except SettingsError as exc:
         raise UsageError(str(exc)) from None
     services.store.check_model()
+    # the lexical index, accounts, content library and model load while Slack connects, not on the first question
+    threading.Thread(target=services.retriever.warm, name="warm-up", daemon=True).start()
     serve(create_app(services.settings, services=services), services.settings)
     return OK
 

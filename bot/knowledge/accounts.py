@@ -80,6 +80,14 @@ class AccountResolver:
         for account in self.accounts:
             self._by_core.setdefault(account.core, []).append(account)
         self._by_id = {account.id: account for account in self.accounts}
+        # each name's words, read once: a question is checked against every account
+        self._names = [(account, account.core, account.core.split()) for account in self.accounts]
+        counts: dict[str, int] = {}
+        for _, _, words in self._names:
+            for word in set(words):
+                counts[word] = counts.get(word, 0) + 1
+        self._word_counts = counts
+        self._mentioned: dict[str, list[Account]] = {}
 
     def get(self, account_id: str) -> Account | None:
         return self._by_id.get(account_id)
@@ -136,17 +144,30 @@ class AccountResolver:
 
     def mentioned_in(self, text: str) -> list[Account]:
         """Accounts a free-text question names ('next step on the Northwind deal?')."""
+        cached = self._mentioned.get(text)
+        if cached is None:
+            cached = self._mentioned[text] = self._find_mentioned(text)
+            if len(self._mentioned) > 512:  # one answer asks several times; keep only recent questions
+                try:
+                    self._mentioned.pop(next(iter(self._mentioned)), None)
+                except (RuntimeError, StopIteration):  # another thread changed it: trim next time
+                    pass
+        return list(cached)
+
+    def _find_mentioned(self, text: str) -> list[Account]:
         folded = f" {fold(text)} "
         # a name's other distinctive word counts when typed as a name: capitalised, not opening the sentence
         typed = {part for word in re.findall(r"(?<=[\s(\"'’])[A-ZÀ-Þ][\w'’-]*", " " + text.strip()[1:])
                  for part in fold(word).split()}
+        present = set(folded.split())
         whole: list[Account] = []
         partly: list[Account] = []
-        for account in self.accounts:
-            words = account.core.split()
-            if f" {account.core} " in folded:
+        for account, core, words in self._names:
+            if words[0] not in present and not (typed & set(words[1:])):
+                continue  # no word of this name is in the question
+            if f" {core} " in folded:
                 whole.append(account)
-            elif (len(words[0]) >= 4 and f" {words[0]} " in folded) or any(
+            elif (len(words[0]) >= 4 and words[0] in present) or any(
                     len(word) >= 4 and word in typed and self._distinctive(word) for word in words[1:]):
                 partly.append(account)
         # "Brightwater Health" names one account, although "Brightwater" starts another's name too
@@ -154,12 +175,6 @@ class AccountResolver:
 
     def _distinctive(self, word: str) -> bool:
         """A name word only one account has."""
-        if not hasattr(self, "_word_counts"):
-            counts: dict[str, int] = {}
-            for account in self.accounts:
-                for part in set(account.core.split()):
-                    counts[part] = counts.get(part, 0) + 1
-            self._word_counts = counts
         return self._word_counts.get(word, 0) == 1
 
 

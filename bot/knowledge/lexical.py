@@ -7,6 +7,7 @@ vocabulary is written here: the index learns the words of whatever knowledge it 
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
@@ -51,6 +52,7 @@ STEM = 6
 _WORD = re.compile(r"[a-z0-9][a-z0-9+]*")
 
 
+@functools.lru_cache(maxsize=200_000)
 def stem(word: str) -> str:
     if word.isdigit():
         return word
@@ -83,15 +85,13 @@ _TITLES = {
            "leiter einkauf|leiterin einkauf|director de compras|directora de compras",
     "vp": "vice president|vice-president|vicepresidente|vicepresidenta",
 }
-_TITLE_PHRASES = [(re.compile(rf"\b(?:{'|'.join(sorted(phrases.split('|'), key=len, reverse=True))})\b"), short)
-                  for short, phrases in _TITLES.items()]
+_TITLE_OF = {phrase: short for short, phrases in _TITLES.items() for phrase in phrases.split("|")}
+_TITLE_PHRASE = re.compile(rf"\b(?:{'|'.join(map(re.escape, sorted(_TITLE_OF, key=len, reverse=True)))})\b")
 
 
 def tokens(text: str) -> list[str]:
     """The searchable words of a text, stemmed, in order (repeats kept: BM25 counts them)."""
-    folded = fold(text)
-    for pattern, short in _TITLE_PHRASES:
-        folded = pattern.sub(short, folded)
+    folded = _TITLE_PHRASE.sub(lambda match: _TITLE_OF[match.group(0)], fold(text))
     return [stem(word) for word in _WORD.findall(folded)
             if word not in _FOLDED_STOPWORDS and (len(word) > 1 or word.isdigit())]
 

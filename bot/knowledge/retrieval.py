@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 import time
@@ -85,6 +86,17 @@ class Retriever:
                                                 country=str(data.get("country", ""))))
                     self._resolver = AccountResolver(accounts)
         return self._resolver
+
+    def warm(self) -> None:
+        """Build what the first question would otherwise wait for (a process starting on a large store)."""
+        started = time.monotonic()
+        try:
+            self.embeddings.embed_query("warm up")
+            self.resolver, self.content_slice(), self.lexical()
+        except Exception:  # a store not ingested yet, a server not up: the first question will say so
+            logger.warning("warm-up skipped", exc_info=True)
+            return
+        logger.info("retrieval warmed up in %.1f s", time.monotonic() - started)
 
     def refresh(self) -> None:
         """Forget cached accounts and content (after an ingest)."""
@@ -306,6 +318,7 @@ class Retriever:
         return Slice.load(self.store, {"account_id": account_id}, limit=ACCOUNT_SLICE_LIMIT)
 
 
+logger = logging.getLogger(__name__)
 CONTENT_TTL = 60.0
 GENERATION_CHECK = 5.0
 CRM_TYPES = {"account", "contact", "opportunity", "activity", "lead"}
