@@ -376,7 +376,17 @@ def _print_retrieval(name: str, r: dict[str, Any], stdout: TextIO) -> None:
 
 
 def cmd_run(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: TextIO) -> int:
-    report = run_ingest(services, [], show_progress=True)
+    from bot.knowledge.store import EmbeddingMismatch
+
+    try:
+        services.store.check_model()
+        rebuild = False
+    except EmbeddingMismatch as exc:
+        # `run` is the one command that must just work: a store from another embedding model is rebuilt
+        print(f"{exc}: rebuilding it with {services.embeddings.name} (everything is embedded again).",
+              file=sys.stderr)
+        rebuild = True
+    report = run_ingest(services, [], rebuild=rebuild, show_progress=True)
     print(f"Knowledge: {report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
           f"{report.removed} removed; {len(report.errors)} problem(s).", file=sys.stderr)
     for error in report.errors:

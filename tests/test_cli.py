@@ -234,3 +234,20 @@ def test_subprocess_ask_json_is_one_object_on_stdout(tmp_path: Path) -> None:
     assert set(answer) == {"answer", "sources", "grounded"}
     assert answer["grounded"] is False and answer["sources"] == []
     assert '"grounded"' not in done.stderr  # the answer went to stdout only
+
+
+def test_run_rebuilds_a_store_made_with_another_embedding_model(settings, sample, capsys) -> None:
+    from langchain_core.embeddings import DeterministicFakeEmbedding
+
+    from bot.knowledge.embeddings import Named
+
+    old = Named(DeterministicFakeEmbedding(size=64), "fake:an-older-model")
+    main(["ingest"], settings=settings, services_factory=lambda s: build_services(s, embeddings=old),
+         stdin=io.StringIO(""), stdout=io.StringIO())
+    new = Named(DeterministicFakeEmbedding(size=32), "fake:the-new-default")
+    out = io.StringIO()
+    status = main(["run"], settings=settings, services_factory=lambda s: build_services(s, embeddings=new),
+                  stdin=io.StringIO("what is the next step on the Acme renewal?\n"), stdout=out)
+    assert status == 0
+    assert "rebuilding it with fake:the-new-default" in capsys.readouterr().err
+    assert "Acme" in out.getvalue()  # the console answered from the rebuilt store

@@ -103,13 +103,13 @@ def key_terms(text: str) -> set[str]:
 class LexicalIndex:
     """BM25 over every chunk of the store; scores come back for all of them at once (numpy)."""
 
-    def __init__(self, ids: Sequence[str], texts: Iterable[str]):
+    def __init__(self, ids: Sequence[str], texts: Iterable[str], *, tokenised: list[list[str]] | None = None):
         import bm25s
 
         logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets DEBUG on itself and logs every build
         self.ids = list(ids)
         self.position = {chunk_id: index for index, chunk_id in enumerate(self.ids)}
-        corpus = [tokens(text) for text in texts]
+        corpus = tokenised if tokenised is not None else [tokens(text) for text in texts]
         self.frequency: Counter[str] = Counter(term for words in corpus for term in set(words))
         self.bm25: Any = None
         if self.ids:

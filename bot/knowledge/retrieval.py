@@ -309,8 +309,17 @@ class Retriever:
             with self._lock:
                 index = self._lexical
                 if index is None:
-                    got = self.store.chunks.get(include=["documents"])
-                    index = LexicalIndex(list(got["ids"]), got["documents"] or [])
+                    # read a page at a time and keep only the words: the texts of a large store never all
+                    # sit in memory at once
+                    ids: list[str] = []
+                    words: list[list[str]] = []
+                    while True:
+                        page = self.store.chunks.get(include=["documents"], limit=LEXICAL_PAGE, offset=len(ids))
+                        ids += page["ids"]
+                        words += [tokens(text) for text in page["documents"] or []]
+                        if len(page["ids"]) < LEXICAL_PAGE:
+                            break
+                    index = LexicalIndex(ids, [], tokenised=words)
                     self._lexical = index
         return index
 
@@ -321,6 +330,7 @@ class Retriever:
 logger = logging.getLogger(__name__)
 CONTENT_TTL = 60.0
 GENERATION_CHECK = 5.0
+LEXICAL_PAGE = 5000
 CRM_TYPES = {"account", "contact", "opportunity", "activity", "lead"}
 ACCOUNT_SLICE_LIMIT = 5000
 

@@ -21,7 +21,7 @@ from bot.llm import FALLBACK_NOTE, Model, ModelUnavailable
 from bot.services.proof import NUMBER, RESULT
 
 MAX_SOURCES = 4
-SUPPORT = 0.25  # share of the question's telling words (idf-weighted) one cited passage must carry
+SUPPORT = 0.3  # share of the question's telling words (idf-weighted) one cited passage must carry
 SENTENCES_PER_SOURCE = 2
 IDK = "I don't know: nothing in the knowledge base answers that."
 
