@@ -323,18 +323,24 @@ def cmd_eval(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: Tex
     holdout = EVALS / "titles_holdout.csv"
     if holdout.exists():  # authored apart from the rules and never tuned on
         figures["triage_holdout"] = evaluate_triage(load_titles(holdout), services.context())
+    realworld = EVALS / "titles_realworld.csv"
+    if realworld.exists():  # real-world titles labelled by hand before the rule changes, frozen
+        figures["triage_realworld"] = evaluate_triage(load_titles(realworld), services.context())
     figures["outreach"] = evaluate_outreach(services.retriever, services.context())
     if args.json:
         _emit(stdout, figures)
         return OK
     for name, r in figures["retrieval"].items():
         _print_retrieval(name, r, stdout)
-    for name in ("triage", "triage_holdout"):
+    names = {"triage": "Triage", "triage_holdout": "Triage, held-out set",
+             "triage_realworld": "Triage, real-world titles (frozen)"}
+    for name, label in names.items():
         if name not in figures:
             continue
         t = figures[name]
-        print(f"{'Triage' if name == 'triage' else 'Triage, held-out set'} ({t['titles']} titles): "
+        print(f"{label} ({t['titles']} titles): "
               f"level accuracy {t['level_accuracy']:.3f}  function {t['function_accuracy']:.3f}  "
+              f"unknown {t['unknown_share']:.1%}  "
               f"verdict {t['verdict_accuracy']:.3f}  not_worth_chasing precision "
               f"{t['not_worth_chasing_precision']:.3f} recall {t['not_worth_chasing_recall']:.3f}", file=stdout)
         for error in t["errors"][:15]:

@@ -46,4 +46,8 @@ def build_services(settings: Settings, *, embeddings: NamedEmbeddings | None = N
     # The embedding-model guard runs on first use of the store, so `ingest --rebuild` can still
     # reset a store built with another model.
     store = open_store(settings, embedding_model=embeddings.name, client=client)
+    if embeddings.name.startswith(("local:", "openai:")):  # a stand-in embedding (tests) has no notion of titles
+        from bot.knowledge.title_bank import TitleNeighbours
+
+        profile.titles.attach(TitleNeighbours(embeddings, cache_dir=settings.chroma_path.parent / "cache"))
     return Services(settings, embeddings, store, Retriever(store, embeddings), prompts, model, profile, wording)

@@ -745,8 +745,6 @@ def test_bundled_title_evaluation_meets_its_bar(ctx) -> None:
     assert figures["not_worth_chasing_recall"] >= 0.95, figures["errors"][:10]
 
 
-@pytest.mark.xfail(strict=True, reason="the relabelled files count supply_chain as a buying function, which the "
-                   "function vocabulary of issue 10 adds; until then 10 supply-chain leaders disagree")
 def test_bundled_title_evaluation_labels_follow_the_contract_table(ctx) -> None:
     """Each labelled verdict is what the contract's table gives for the row's own labelled level and function."""
     def number(value: str) -> float | None:

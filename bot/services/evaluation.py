@@ -172,28 +172,32 @@ def evaluate_triage(rows: list[dict[str, str]], ctx: Any) -> dict[str, Any]:
     def number(value: str) -> float | None:
         return float(value) if value not in ("", None) else None
 
-    level_ok = function_ok = verdict_ok = 0
+    level_ok = function_ok = verdict_ok = unknown = 0
     true_pos = false_pos = false_neg = 0
     errors = []
+    ctx.profile.titles.prepare(row["title"] for row in rows)
     for row in rows:
         lead = Lead(name="eval", title=row["title"], score=number(row.get("score", "")),
                     page_views=number(row.get("page_views", "")), form_submissions=number(row.get("form_submissions", "")))
         verdict = judge(lead, ctx)
         level_ok += verdict.title.level == row["level"]
+        unknown += verdict.title.level == "unknown" and bool(row["title"].strip())
         function_ok += verdict.title.function == row["function"]
         verdict_ok += verdict.verdict == row["verdict"]
         flagged, expected = verdict.verdict == "not_worth_chasing", row["verdict"] == "not_worth_chasing"
         true_pos += flagged and expected
         false_pos += flagged and not expected
         false_neg += expected and not flagged
-        if verdict.title.level != row["level"] or verdict.verdict != row["verdict"]:
-            errors.append({"title": row["title"], "expected": f"{row['level']}/{row['verdict']}",
-                           "got": f"{verdict.title.level}/{verdict.verdict}"})
+        if (verdict.title.level, verdict.title.function, verdict.verdict) != (row["level"], row["function"],
+                                                                              row["verdict"]):
+            errors.append({"title": row["title"], "expected": f"{row['level']}/{row['function']}/{row['verdict']}",
+                           "got": f"{verdict.title.level}/{verdict.title.function}/{verdict.verdict}"})
     count = len(rows) or 1
     return {
         "titles": len(rows),
         "level_accuracy": round(level_ok / count, 3),
         "function_accuracy": round(function_ok / count, 3),
+        "unknown_share": round(unknown / (sum(1 for r in rows if r["title"].strip()) or 1), 3),
         "verdict_accuracy": round(verdict_ok / count, 3),
         "not_worth_chasing_precision": round(true_pos / ((true_pos + false_pos) or 1), 3),
         "not_worth_chasing_recall": round(true_pos / ((true_pos + false_neg) or 1), 3),

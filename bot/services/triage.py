@@ -210,6 +210,8 @@ SeniorLookup = Callable[[str], Sequence[SeniorContact]]
 def triage_leads(leads: Iterable[Lead], ctx: Context, *, seniors_for: SeniorLookup | None = None) -> TriageResult:
     cache: dict[str, Sequence[SeniorContact]] = {}
     verdicts = []
+    leads = list(leads)
+    ctx.profile.titles.prepare(lead.title for lead in leads)  # titles no rule settles: embedded once, together
     for lead in leads:
         seniors: Sequence[SeniorContact] = ()
         if seniors_for and lead.account_id:
