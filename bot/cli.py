@@ -340,7 +340,7 @@ def cmd_eval(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: Tex
         t = figures[name]
         print(f"{label} ({t['titles']} titles): "
               f"level accuracy {t['level_accuracy']:.3f}  function {t['function_accuracy']:.3f}  "
-              f"unknown {t['unknown_share']:.1%}  "
+              f"unknown {t['unknown_share']:.1%} (labelled {t['labelled_unknown_share']:.1%})  "
               f"verdict {t['verdict_accuracy']:.3f}  not_worth_chasing precision "
               f"{t['not_worth_chasing_precision']:.3f} recall {t['not_worth_chasing_recall']:.3f}", file=stdout)
         for error in t["errors"][:15]:

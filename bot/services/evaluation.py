@@ -198,6 +198,8 @@ def evaluate_triage(rows: list[dict[str, str]], ctx: Any) -> dict[str, Any]:
         "level_accuracy": round(level_ok / count, 3),
         "function_accuracy": round(function_ok / count, 3),
         "unknown_share": round(unknown / (sum(1 for r in rows if r["title"].strip()) or 1), 3),
+        "labelled_unknown_share": round(sum(1 for r in rows if r["title"].strip() and r["level"] == "unknown")
+                                        / (sum(1 for r in rows if r["title"].strip()) or 1), 3),
         "verdict_accuracy": round(verdict_ok / count, 3),
         "not_worth_chasing_precision": round(true_pos / ((true_pos + false_pos) or 1), 3),
         "not_worth_chasing_recall": round(true_pos / ((true_pos + false_neg) or 1), 3),
