@@ -8,6 +8,7 @@ The grammar helpers (articles, plurals, lists) live here so every template gets 
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 from dataclasses import dataclass
@@ -23,6 +24,9 @@ REQUIRED = ("brief", "draft", "campaign", "triage", "assistant")
 
 class WordingError(ValueError):
     """A wording file whose templates do not match its declared variables."""
+
+
+_SPACES = re.compile(r"\s+")
 
 
 @dataclass(frozen=True)
@@ -41,14 +45,15 @@ class Wording:
             raise WordingError(f"{self.name}.yaml '{key}': no value for {sorted(missing)}")
         text = template.format(**{k: "" if v is None else v for k, v in values.items()})
         # folded YAML leaves runs of spaces; a template's own leading space (" — meanwhile") is kept
-        return re.sub(r"\s+", " ", text) if "\n" not in template else text.strip()
+        return _SPACES.sub(" ", text) if "\n" not in template else text.strip()
 
     def has(self, key: str) -> bool:
         return key in self.templates
 
 
-def _fields(template: str) -> set[str]:
-    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+@functools.lru_cache(maxsize=4096)
+def _fields(template: str) -> frozenset[str]:
+    return frozenset(name for _, name, _, _ in string.Formatter().parse(template) if name)
 
 
 def load_wording(name: str, folder: Path = COMPOSER_DIR) -> Wording:

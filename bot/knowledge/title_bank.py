@@ -168,7 +168,9 @@ class TitleNeighbours:
         if key not in self._vectors:
             self.prepare([title])
         scores = self.matrix @ self._vectors[key]
-        top = np.argsort(-scores)[: self.k]
+        count = min(self.k, len(self.rows))
+        top = np.argpartition(-scores, count - 1)[:count]
+        top = top[np.argsort(-scores[top])]
         level: dict[str, float] = {}
         function: dict[str, float] = {}
         for i in top:
