@@ -162,7 +162,7 @@ def run_ingest(services: Any, paths: Sequence[Path], *, rebuild: bool = False, s
     progress = _progress_bar if show_progress and sys.stderr.isatty() else None
     report = ingest(services.store, services.embeddings, list(paths) or [settings.knowledge_path],
                     root=settings.knowledge_path, progress=progress, profile=services.profile)
-    services.retriever.refresh()
+    services.retriever.written_here()
     return report
 
 

@@ -57,6 +57,7 @@ class Retriever:
         self._lock = threading.Lock()
         self._newest: tuple[float, date | None] | None = None
         self._generation: tuple[float, str] | None = None
+        self._own_write = False  # set by an ingest in this process: its client is current, no reopen needed
 
     # -- accounts
 
@@ -69,6 +70,9 @@ class Retriever:
             return
         generation = self.store.generation()
         if seen is not None and seen[1] != generation:
+            if not self._own_write:
+                self.store.reopen()  # another process wrote: our view of the vector index is stale
+            self._own_write = False
             self.refresh()
         self._generation = (now, generation)
 
@@ -184,12 +188,31 @@ class Retriever:
         rows = self.store.query(vector, k=k, where=where)
         return [Hit(i, text, meta, 1.0 - float(distance)) for i, text, meta, distance in rows]
 
+    def written_here(self) -> None:
+        """An ingest in this process changed the store: drop caches, keep the (current) client."""
+        self._own_write = True
+        self.refresh()
+
     def retrieve(self, question: str, *, k: int = 5, account: Account | None = None,
                  config: "RetrievalConfig | None" = None) -> list[Hit]:
         return self.gather(question, account=account, config=config).hits[:k]
 
     def gather(self, question: str, *, account: Account | None = None,
                config: "RetrievalConfig | None" = None, depth: int = 10) -> "Gathered":
+        """See `_gather`; an embedded store changed under us by another process is reopened and asked again."""
+        client = self.store.client
+        try:
+            return self._gather(question, account=account, config=config, depth=depth)
+        except Exception as exc:
+            if self.store.client is not client:
+                pass  # another thread reopened the store while this question was in flight: ask the new one
+            elif "Error finding id" not in str(exc) or not self.store.reopen():
+                raise
+            self.refresh()
+            return self._gather(question, account=account, config=config, depth=depth)
+
+    def _gather(self, question: str, *, account: Account | None = None,
+                config: "RetrievalConfig | None" = None, depth: int = 10) -> "Gathered":
         """What a question needs, from several candidate lists fused by reciprocal rank.
 
         Lists: dense (the embedding model, any language) and lexical (BM25: names, codes, numbers,

@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,12 +53,31 @@ def open_client(settings: Settings) -> Any:
 
 
 class KnowledgeStore:
-    def __init__(self, client: Any, *, prefix: str, embedding_model: str):
+    def __init__(self, client: Any, *, prefix: str, embedding_model: str, reopen: Callable[[], Any] | None = None):
         self.client = client
         self.prefix = prefix
         self.embedding_model = embedding_model
         self._chunks: Any = None
         self._sources: Any = None
+        self._reopen = reopen
+        self._reopen_lock = threading.Lock()
+
+    def reopen(self) -> bool:
+        """Drop this process's view of an embedded store and open it again: after an ingest by another process
+        (a CLI run, a cron job) Chroma's in-memory vector index no longer matches the files ("Error finding id").
+        False when there is nothing to reopen (a Chroma server is always current)."""
+        if self._reopen is None:
+            return False
+        with self._reopen_lock:
+            old = self.client
+            try:
+                old.close()
+            except Exception:  # an older client without close(), or already closed
+                logger.debug("closing the old Chroma client failed", exc_info=True)
+            self.client = self._reopen()
+            self._chunks = self._sources = None
+        logger.info("reopened the embedded store after a change by another process")
+        return True
 
     # -- collections, created lazily so read-only commands never write
 
@@ -186,6 +206,9 @@ class KnowledgeStore:
 
 
 def open_store(settings: Settings, *, embedding_model: str, client: Any = None) -> KnowledgeStore:
+    # an embedded store is reopened after another process wrote to it (its in-memory index would be stale);
+    # a client passed in (a test's, a server's) is the caller's to manage
+    reopen = (lambda: open_client(settings)) if client is None and not settings.chroma_host else None
     return KnowledgeStore(client or open_client(settings), prefix=settings.collection_prefix,
-                          embedding_model=embedding_model)
+                          embedding_model=embedding_model, reopen=reopen)
 
