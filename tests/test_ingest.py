@@ -394,3 +394,16 @@ def test_the_suggested_rebuild_fixes_a_model_mismatch(settings, corpus) -> None:
     assert json.loads(out.getvalue())["added"] == 5
     # and the store now belongs to model B
     assert build_services(settings, embeddings=model_b).store.count() == 11
+
+
+def test_a_deeply_nested_json_file_is_reported_and_the_rest_still_loads(small_crm, services) -> None:
+    from bot.cli import run_ingest
+
+    small_crm.crm("companies-nested.json", "[" * 5000 + "]" * 5000)  # 10 KB: past Python's recursion limit
+    small_crm.crm("deals-nested.jsonl", '{"a": ' * 3000 + "1" + "}" * 3000 + "\n")
+    report = run_ingest(services, [], show_progress=False)
+    problems = {e.file: e.error for e in report.errors}
+    assert "nested too deeply" in problems["crm/companies-nested.json"]
+    assert "nested too deeply" in problems["crm/deals-nested.jsonl"]
+    assert report.added >= 3  # accounts.csv, contacts.csv and the rest were stored
+    assert services.retriever.resolve_account("Acme Corporation").account is not None

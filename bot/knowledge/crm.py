@@ -158,6 +158,9 @@ def iter_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, object] | 
             except json.JSONDecodeError as exc:
                 yield number, None, f"invalid JSON: {exc.msg}"
                 continue
+            except RecursionError:
+                yield number, None, "JSON nested too deeply to be a CRM record"
+                continue
             yield (number, _unwrap(value), None) if isinstance(value, dict) else (number, None, "not an object")
     else:
         yield from _iter_json_array(text)
@@ -203,6 +206,9 @@ def _iter_json_array(text: str) -> Iterator[tuple[int, dict[str, object] | None,
         document = json.loads(text)
     except json.JSONDecodeError as exc:
         yield exc.lineno, None, f"invalid JSON: {exc.msg}"
+        return
+    except RecursionError:
+        yield 1, None, "JSON nested too deeply to be a CRM export"
         return
     record_depth = 1
     if isinstance(document, dict):

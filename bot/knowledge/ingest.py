@@ -109,15 +109,24 @@ def ingest(
     # CRM files first: the account/contact directory links every other record to its account.
     # What is stored stands in for CRM files not read this run, minus files being re-read or gone.
     parsed: dict[str, CrmFile] = {}
+    keyed_failed: set[str] = set()
     directory = _directory_from_store(store, skip=set(keyed) | set(vanished))
     for source, path in keyed.items():
         if path.suffix.lower() in CRM_SUFFIXES:
-            parsed[source] = read_crm_file(path, source, known_stage=known_stage)
+            try:
+                parsed[source] = read_crm_file(path, source, known_stage=known_stage)
+            except (RecursionError, ValueError, TypeError, UnicodeError, OSError) as exc:
+                # one unreadable file is reported with its name; every other file still loads
+                report.errors.append(LoadError(source, None, f"could not be read ({type(exc).__name__}: {exc})"))
+                keyed_failed.add(source)
+                continue
             for _, record in parsed[source].records:
                 directory.add(record)
 
     pending: list[_Pending] = []
     for source, path in keyed.items():
+        if source in keyed_failed:
+            continue
         shown = directory.fingerprint_for([r for _, r in parsed[source].records]) if source in parsed else ""
         digest = _digest(path, shown, rules)
         state = states.get(source)
@@ -127,10 +136,18 @@ def ingest(
             continue
         if source in parsed:
             crm = parsed[source]
-            chunks, dangling = crm_chunks(crm, source, directory, titles=titles)
+            try:
+                chunks, dangling = crm_chunks(crm, source, directory, titles=titles)
+            except (RecursionError, ValueError, TypeError) as exc:
+                report.errors.append(LoadError(source, None, f"could not be read ({type(exc).__name__}: {exc})"))
+                continue
             errors = sorted([*crm.errors, *dangling], key=lambda e: e.line or 0)
         else:
-            loaded = load_content_file(path, source)
+            try:
+                loaded = load_content_file(path, source)
+            except (RecursionError, ValueError, TypeError, UnicodeError, OSError) as exc:
+                report.errors.append(LoadError(source, None, f"could not be read ({type(exc).__name__}: {exc})"))
+                continue
             chunks, errors = loaded.chunks, loaded.errors
         report.errors.extend(errors)
         pending.append(_Pending(source, digest, chunks, errors, is_new=state is None))
