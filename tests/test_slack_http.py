@@ -109,3 +109,65 @@ def test_retry_over_http_is_acknowledged_without_a_second_answer(harness, server
 def test_unknown_path_is_not_found(server) -> None:
     status, _, _ = http("POST", f"{server}/not-slack", body="{}", headers={"Content-Type": "application/json"})
     assert status == 404
+
+
+# ---------------------------------------------------------------- bodies refused before Bolt parses them
+
+def raw_post(base: str, data: bytes, headers: dict[str, str]) -> int:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(f"{base}/slack/events", data=data, method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+@pytest.mark.parametrize(("body", "content_type"), [
+    ("[1, 2, 3]", "application/json"),
+    ("payload=%7Bnot-json", FORM),
+    ("{" * 5000, "application/json"),
+])
+def test_an_unsigned_malformed_body_is_401_never_500(harness, server, body: str, content_type: str) -> None:
+    assert post(harness, server, body, content_type, signed=False)[0] == 401
+
+
+@pytest.mark.parametrize(("body", "content_type"), [
+    ("[1, 2, 3]", "application/json"),
+    ("payload=%7Bnot-json", FORM),
+    ("{" * 5000, "application/json"),
+])
+def test_a_signed_malformed_body_is_400_never_500(harness, server, body: str, content_type: str) -> None:
+    assert post(harness, server, body, content_type)[0] == 400
+
+
+def test_a_signed_body_that_is_not_utf8_is_400(harness, server) -> None:
+    data = b"token=x&text=\xff\xfe"
+    headers = harness.headers(data.decode("latin-1"), content_type=FORM)
+    # the signature is over the raw bytes Slack would send
+    import hashlib
+    import hmac
+
+    from slack_helpers import SECRET
+
+    stamp = headers["X-Slack-Request-Timestamp"]
+    signature = "v0=" + hmac.new(SECRET.encode(), b"v0:" + stamp.encode() + b":" + data, hashlib.sha256).hexdigest()
+    assert raw_post(server, data, {**headers, "X-Slack-Signature": signature}) == 400
+
+
+def test_a_non_numeric_timestamp_is_401(harness, server) -> None:
+    body, _ = harness.command_body("/brief", "Acme")
+    assert post(harness, server, body, FORM, **{"X-Slack-Request-Timestamp": "soon"})[0] == 401
+
+
+def test_a_huge_body_is_refused_and_never_logged(harness, server, caplog) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO)
+    forged = "x" * 2_000_000 + "\n2026-12-06 INFO forged line"
+    assert raw_post(server, forged.encode(), {"Content-Type": FORM}) == 413
+    assert "forged line" not in caplog.text and "xxxxxxxx" not in caplog.text
+    assert post(harness, server, "payload=%7B\nforged", FORM, signed=False)[0] == 401
+    assert "forged" not in caplog.text
