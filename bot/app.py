@@ -8,6 +8,7 @@ from typing import Any
 
 from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from bot.listeners import actions, assistant, commands, events, home
 from bot.listeners.guard import Guard
@@ -21,7 +22,9 @@ WORK_THREADS = 2  # CPU-bound answers on 2 cores: more threads only fight over t
 
 def build_client(settings: Settings) -> WebClient:
     base_url = settings.slack_api_url if settings.slack_api_url.endswith("/") else settings.slack_api_url + "/"
-    return WebClient(token=settings.slack_bot_token, base_url=base_url, timeout=15)
+    # a 429 waits for its Retry-After, a dropped connection is tried again; each a bounded number of times
+    retries = [ConnectionErrorRetryHandler(max_retry_count=2), RateLimitErrorRetryHandler(max_retry_count=2)]
+    return WebClient(token=settings.slack_bot_token, base_url=base_url, timeout=15, retry_handlers=retries)
 
 
 def create_app(settings: Settings, *, services: Any, client: WebClient | None = None,

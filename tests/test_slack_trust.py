@@ -358,3 +358,14 @@ def test_mention_with_a_broadcast_is_not_echoed_raw(harness) -> None:
                                   "text": f"<@{BOT_USER_ID}> <!here> @channel what is the next step on the Acme deal?"})
     (reply,) = harness.mock.wait_for("chat.postMessage", timeout=TIMEOUT)
     assert_nothing_raw(visible_text(reply.body))
+
+
+@pytest.mark.parametrize("command, text", [("/brief", "Acme"), ("/ask", "what is the next step on the Acme deal?")])
+def test_a_signed_command_without_a_user_is_refused_without_crm_data(harness, command, text) -> None:
+    response, path = harness.command(command, text, user="")
+    assert response.status == 200
+    (call,) = harness.mock.wait_for(path, timeout=TIMEOUT)
+    assert "can't tell who is asking" in call.body["text"]
+    assert "Acme Corporation" not in json.dumps(call.body)
+    time.sleep(0.2)
+    assert_no_crm_data(harness)
