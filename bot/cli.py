@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -193,6 +194,9 @@ def resolve_account_arg(services: Any, name: str | None):  # noqa: ANN201
 def cmd_ask(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: TextIO) -> int:
     from bot.services.answering import Answer, answer_question
 
+    if not args.question.strip():
+        raise UsageError("ask needs a question, e.g. python -m bot ask \"what is the next step on the <account> deal?\"")
+
     if args.account:
         resolution = services.retriever.resolve_account(args.account)
         if resolution.account is None:
@@ -282,6 +286,14 @@ def cmd_triage(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: T
     return _show(args, stdout, result, render_triage)
 
 
+def _stop_on_sigterm() -> None:
+    """A container stops the bot with SIGTERM; as PID 1 Python would ignore it and be killed 10 s later."""
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt  # unwinds serve() in the main thread: the server closes, the process exits 0
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def cmd_serve(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: TextIO) -> int:
     from bot.app import create_app
     from bot.server import check_slack_settings, serve
@@ -293,7 +305,11 @@ def cmd_serve(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: Te
     services.store.check_model()
     # the lexical index, accounts, content library and model load while Slack connects, not on the first question
     threading.Thread(target=services.retriever.warm, name="warm-up", daemon=True).start()
-    serve(create_app(services.settings, services=services), services.settings)
+    _stop_on_sigterm()
+    try:
+        serve(create_app(services.settings, services=services), services.settings)
+    except KeyboardInterrupt:
+        logger.info("stopped")
     return OK
 
 

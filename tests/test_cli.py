@@ -251,3 +251,10 @@ def test_run_rebuilds_a_store_made_with_another_embedding_model(settings, sample
     assert status == 0
     assert "rebuilding it with fake:the-new-default" in capsys.readouterr().err
     assert "Acme" in out.getvalue()  # the console answered from the rebuilt store
+
+
+def test_ask_without_a_question_is_bad_usage(run, capsys) -> None:
+    status, out = run("ask", "   ")
+    assert status == 2
+    assert out == ""
+    assert "needs a question" in capsys.readouterr().err
