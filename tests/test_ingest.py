@@ -407,3 +407,26 @@ def test_a_deeply_nested_json_file_is_reported_and_the_rest_still_loads(small_cr
     assert "nested too deeply" in problems["crm/deals-nested.jsonl"]
     assert report.added >= 3  # accounts.csv, contacts.csv and the rest were stored
     assert services.retriever.resolve_account("Acme Corporation").account is not None
+
+
+def test_exports_in_cp1252_utf16_and_latin1_load_with_the_encoding_named(small_crm, services) -> None:
+    from bot.cli import run_ingest
+
+    opportunities = ("Id,Name,StageName,Amount,NextStep,AccountId\n"
+                     "006X,Acme – “Renewal” 2027,Negotiation,1200000,Send the ROI model — by Friday,001A\n")
+    small_crm.write_bytes("crm/opportunities-cp1252.csv", opportunities.encode("cp1252"))
+    activities = ("Id,ActivityDate,Type,Subject,Description,WhoId,WhatId\n"
+                  "00TX,2026-11-20,Call,Réunion,Claire veut une réduction des stocks de 12 %,003C,001D\n")
+    small_crm.write_bytes("crm/activities-utf16.csv", activities.encode("utf-16"))  # Excel "Unicode text", BOM
+    small_crm.write_bytes("content/note-latin1.md", "---\ntitle: Réunion\ntype: faq\n---\nDélai de paiement: "
+                          "30 jours nets.\n".encode("latin-1"))
+    report = run_ingest(services, [], show_progress=False)
+    notes = {e.file: e.error for e in report.errors}
+    assert "read as cp1252" in notes["crm/opportunities-cp1252.csv"]
+    assert "crm/activities-utf16.csv" not in notes  # UTF-16 is Unicode: nothing to warn about
+    assert "read as cp1252" in notes["content/note-latin1.md"]
+    texts = [text for _, text, _ in services.store.get({"kind": {"$in": ["crm", "content"]}})]
+    assert any("Acme – “Renewal” 2027" in t for t in texts)  # the dash and quotes, not \x96 \x93 controls
+    assert not any("\x96" in t or "\x93" in t for t in texts)
+    assert any("réduction des stocks de 12 %" in t for t in texts)  # UTF-16 rows all loaded
+    assert any("Délai de paiement" in t for t in texts)

@@ -10,6 +10,7 @@ import yaml
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from bot.knowledge.documents import Chunk, Loaded, LoadError, MetaValue, chunk_id
+from bot.knowledge.encoding import encoding_note, read_text_file
 
 CONTENT_SUFFIXES = {".md", ".markdown", ".txt", ".pdf", ".html", ".htm"}
 CHUNK_SIZE = 900
@@ -72,7 +73,10 @@ def _as_list(value: object) -> str:
 
 
 def read_markdown(path: Path, source: str, errors: list[LoadError]) -> Document:
-    text = path.read_text(encoding="utf-8-sig")
+    text, encoding = read_text_file(path)
+    note = encoding_note(encoding)
+    if note:
+        errors.append(LoadError(source, None, note))
     meta: dict[str, MetaValue] = {}
     match = _FRONT_MATTER.match(text)
     if match:
@@ -99,7 +103,7 @@ def read_markdown(path: Path, source: str, errors: list[LoadError]) -> Document:
 def load_front_matter(path: Path) -> dict[str, object]:
     """The YAML front matter of a Markdown file ({} when absent or unreadable)."""
     try:
-        match = _FRONT_MATTER.match(path.read_text(encoding="utf-8-sig"))
+        match = _FRONT_MATTER.match(read_text_file(path)[0])
         front = yaml.safe_load(match.group(1)) if match else {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return {}
@@ -110,7 +114,7 @@ def module_names(path: Path) -> list[str]:
     """Headings under a 'Modules' (or 'Products', 'Features') heading of a product overview."""
     try:
         document = read_html(path) if path.suffix.lower() in (".html", ".htm") else \
-            read_text(path) if path.suffix.lower() == ".txt" else Document("", path.read_text(encoding="utf-8-sig"))
+            read_text(path) if path.suffix.lower() == ".txt" else Document("", read_text_file(path)[0])
     except (OSError, UnicodeDecodeError):
         return []
     names: list[str] = []
@@ -142,7 +146,7 @@ def _first_heading(text: str) -> str | None:
 def read_text(path: Path) -> Document:
     # plain text wraps at a fixed width: lines are joined back into sentences like a PDF's
     text = "\n\n".join(_join_lines(block) for block in re.split(r"\n\s*\n",
-                                                                  path.read_text(encoding="utf-8-sig", errors="replace")))
+                                                                  read_text_file(path)[0]))
     first = next((line.strip() for line in text.splitlines() if line.strip()), "")
     title = first if 0 < len(first) <= 100 else path.stem.replace("-", " ").title()
     return Document(title, text)
@@ -156,7 +160,7 @@ def read_html(path: Path) -> Document:
     """Whole sentences: inline tags (`<span>`, `<strong>`, `<a>`) stay inside the sentence they belong to."""
     from bs4 import BeautifulSoup
 
-    soup = BeautifulSoup(path.read_text(encoding="utf-8-sig", errors="replace"), "html.parser")
+    soup = BeautifulSoup(read_text_file(path)[0], "html.parser")
     for tag in soup(["script", "style", "nav", "footer", "noscript", "template"]):
         tag.decompose()
     title = soup.title.get_text(" ", strip=True) if soup.title else ""

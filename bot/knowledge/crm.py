@@ -18,6 +18,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from bot.knowledge.documents import LoadError
+from bot.knowledge.encoding import encoding_note, read_text_file
 
 ROLES = ("account", "contact", "opportunity", "activity", "lead")
 
@@ -414,12 +415,11 @@ def read_crm_file(path: Path, source: str, *, role: str | None = None,
     `role` forces the record type (a triage export named `export.csv` holds leads).
     """
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        text = path.read_text(encoding="latin-1")
+        text, encoding = read_text_file(path)
     except OSError as exc:
         return CrmFile(None, errors=[LoadError(source, None, f"cannot read file: {exc.strerror}")])
     rows = list(iter_rows(path, text))
+    note = encoding_note(encoding)
     headers: list[str] = []
     for _, row, _ in rows:
         if row:
@@ -428,6 +428,8 @@ def read_crm_file(path: Path, source: str, *, role: str | None = None,
                     headers.append(key)
     role = role or detect_role(path, headers)
     result = CrmFile(role)
+    if note:
+        result.errors.append(LoadError(source, None, note))
     if role is None:
         result.errors.append(LoadError(source, 1, "cannot tell which CRM records this file holds (name or header)"))
         return result
