@@ -430,3 +430,22 @@ def test_exports_in_cp1252_utf16_and_latin1_load_with_the_encoding_named(small_c
     assert not any("\x96" in t or "\x93" in t for t in texts)
     assert any("réduction des stocks de 12 %" in t for t in texts)  # UTF-16 rows all loaded
     assert any("Délai de paiement" in t for t in texts)
+
+
+def test_a_link_out_of_the_knowledge_folder_and_an_empty_file_are_reported_not_loaded(small_crm, services,
+                                                                                      tmp_path) -> None:
+    from bot.cli import run_ingest
+
+    secret = tmp_path / "outside" / "secret.txt"
+    secret.parent.mkdir()
+    secret.write_text("root:x:0:0 the host's secrets", encoding="utf-8")
+    (small_crm.root / "content" / "notes.txt").symlink_to(secret)
+    small_crm.write_bytes("content/empty.md", b"")
+    small_crm.crm("leads-header-only.csv", "First Name,Last Name,Job Title,Company\n")
+    report = run_ingest(services, [], show_progress=False)
+    notes = {e.file: e.error for e in report.errors}
+    assert "outside the knowledge folder" in notes["content/notes.txt"]
+    assert "empty file" in notes["content/empty.md"]
+    assert "no records" in notes["crm/leads-header-only.csv"]
+    texts = [text for _, text, _ in services.store.get({"kind": "content"})]
+    assert not any("secrets" in t for t in texts)

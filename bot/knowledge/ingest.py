@@ -58,10 +58,19 @@ def discover(paths: Sequence[Path]) -> tuple[list[Path], list[LoadError]]:
     errors: list[LoadError] = []
     for path in paths:
         if path.is_dir():
-            files.extend(
-                p for p in sorted(path.rglob("*"))
-                if p.is_file() and _supported(p) and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
+            inside = path.resolve()
+            for p in sorted(path.rglob("*")):
+                if not p.is_file() or not _supported(p) or any(part.startswith(".") for part in p.relative_to(path).parts):
+                    continue
+                if p.is_symlink() and not p.resolve().is_relative_to(inside):
+                    # a link out of the knowledge folder (to /etc/…) is never read into the store
+                    errors.append(LoadError(str(p.relative_to(path)), None,
+                                            "a symbolic link to a file outside the knowledge folder: not read"))
+                    continue
+                if p.stat().st_size == 0:
+                    errors.append(LoadError(str(p.relative_to(path)), None, "empty file: nothing to load"))
+                    continue
+                files.append(p)
         elif path.is_file():
             if _supported(path):
                 files.append(path)
@@ -120,6 +129,8 @@ def ingest(
                 report.errors.append(LoadError(source, None, f"could not be read ({type(exc).__name__}: {exc})"))
                 keyed_failed.add(source)
                 continue
+            if not parsed[source].records and not parsed[source].errors:
+                report.errors.append(LoadError(source, None, "no records in this file (a header only?)"))
             for _, record in parsed[source].records:
                 directory.add(record)
 
