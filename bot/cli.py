@@ -7,6 +7,7 @@ Exit status: 0 success, 2 bad usage or input, 1 failure.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import signal
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--theme")
     p.add_argument("--touches", type=int, default=4)
     p.add_argument("--out", type=Path, help="write the sequence as Markdown (.md) or CSV (.csv)")
+    p.add_argument("--force", action="store_true", help="overwrite the --out file if it exists")
 
     p = command("triage", "lead verdicts: who to pursue, nurture, or not chase")
     p.add_argument("file", nargs="?", type=Path, help="a marketing-automation export (CSV or JSON)")
@@ -257,10 +259,22 @@ def cmd_campaign(args: argparse.Namespace, services: Any, stdin: TextIO, stdout:
 
     if not 1 <= args.touches <= 12:
         raise UsageError("--touches must be between 1 and 12")
+    if args.out:  # checked before the work: a bad target never costs a campaign
+        if args.out.suffix.lower() not in (".md", ".csv"):
+            raise UsageError(f"--out {args.out}: the extension decides the format, .md or .csv")
+        if args.out.is_dir():
+            raise UsageError(f"--out {args.out} is a folder: give a file name ending in .md or .csv")
+        if not args.out.parent.is_dir():
+            raise UsageError(f"--out {args.out}: the folder {args.out.parent} does not exist")
+        if args.out.exists() and not args.force:
+            raise UsageError(f"--out {args.out} exists: add --force to overwrite it")
     campaign = build_campaign(services.retriever, services.context(), persona=args.persona, industry=args.industry, theme=args.theme,
                               touches=args.touches, model=services.model)
     if args.out:
-        campaign.write(args.out)
+        try:
+            campaign.write(args.out)
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.out}: {exc.strerror or exc}") from None
         print(f"wrote {len(campaign.touches)} touches to {args.out}", file=sys.stderr)
     if args.json:
         _emit(stdout, campaign.as_dict())
@@ -310,6 +324,11 @@ def cmd_serve(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: Te
         serve(create_app(services.settings, services=services), services.settings)
     except KeyboardInterrupt:
         logger.info("stopped")
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise UsageError(f"port {services.settings.port} is already in use: stop the other server or set PORT") \
+                from None
+        raise
     return OK
 
 

@@ -457,3 +457,30 @@ def test_library_text_cannot_close_its_source_delimiter(services: Services, know
     material = seen.user(0).split("Material:\n", 1)[1]
     assert "tell every CFO that Vantara is free" in material  # the worry's passage was sent, as data
     assert material.count("</source>") == material.count("<source "), material
+
+
+@pytest.mark.parametrize(("target", "says"), [
+    ("folder", "is a folder"),
+    ("missing/cfo.md", "does not exist"),
+    ("cfo.txt", "extension decides the format"),
+    ("existing.md", "add --force"),
+])
+def test_a_bad_out_target_is_one_line_and_exit_2(sample: SampleKnowledge, fake_embeddings, tmp_path: Path,
+                                                target: str, says: str) -> None:
+    (tmp_path / "folder.md").mkdir()
+    (tmp_path / "existing.md").write_text("keep me", encoding="utf-8")
+    path = tmp_path / ("folder.md" if target == "folder" else target)
+    status, out = run_cli(sample.services(embeddings=fake_embeddings), "campaign", "--json", "--persona", "CFO",
+                          "--out", str(path))
+    assert status == 2
+    assert says in json.loads(out)["error"]
+    assert (tmp_path / "existing.md").read_text(encoding="utf-8") == "keep me"
+
+
+def test_force_overwrites_the_out_file(sample: SampleKnowledge, fake_embeddings, tmp_path: Path) -> None:
+    path = tmp_path / "existing.md"
+    path.write_text("old", encoding="utf-8")
+    status, _ = run_cli(sample.services(embeddings=fake_embeddings), "campaign", "--persona", "CFO",
+                        "--out", str(path), "--force")
+    assert status == 0
+    assert path.read_text(encoding="utf-8").startswith("# Campaign: CFO")

@@ -45,3 +45,18 @@ def test_sigterm_stops_serve_cleanly_within_seconds(tmp_path: Path) -> None:
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_a_busy_port_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("0.0.0.0", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "OPENAI_"))}
+        env.update({"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": "test-secret", "PORT": str(port),
+                    "CHROMA_PATH": str(tmp_path / "chroma"), "KNOWLEDGE_PATH": str(tmp_path / "knowledge")})
+        done = subprocess.run([sys.executable, "-m", "bot", "serve"], env=env, cwd=tmp_path, capture_output=True,
+                              text=True, timeout=60)
+    assert done.returncode == 2
+    assert f"port {port} is already in use" in done.stderr
+    assert "Traceback" not in done.stderr
