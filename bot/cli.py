@@ -310,7 +310,7 @@ def _stop_on_sigterm() -> None:
 
 def cmd_serve(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: TextIO) -> int:
     from bot.app import create_app
-    from bot.server import check_slack_settings, serve
+    from bot.server import check_slack_settings, readiness, serve
 
     try:
         check_slack_settings(services.settings)
@@ -321,7 +321,8 @@ def cmd_serve(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: Te
     threading.Thread(target=services.retriever.warm, name="warm-up", daemon=True).start()
     _stop_on_sigterm()
     try:
-        serve(create_app(services.settings, services=services), services.settings)
+        serve(create_app(services.settings, services=services), services.settings,
+              ready=lambda: readiness(services))
     except KeyboardInterrupt:
         logger.info("stopped")
     except OSError as exc:

@@ -68,8 +68,21 @@ def _refusal(environ: dict[str, Any], raw: bytes, verifier: SignatureVerifier | 
     return None
 
 
-def wsgi_app(app: App, *, signing_secret: str | None = None
-             ) -> Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]:
+def readiness(services: Any) -> tuple[bool, dict[str, Any]]:
+    """Whether this replica can answer: the store reachable with its knowledge in it, the embedding model loaded."""
+    checks: dict[str, Any] = {}
+    try:
+        checks["chunks"] = int(services.store.chunks.count())
+        checks["store"] = checks["chunks"] > 0
+    except Exception as exc:  # a server down, a path unreadable: not ready, and say why in one word
+        checks["store"], checks["error"] = False, type(exc).__name__
+    model = getattr(services.embeddings, "_model", True)  # the local models load lazily; others are remote
+    checks["model"] = model is not None
+    return bool(checks["store"] and checks["model"]), checks
+
+
+def wsgi_app(app: App, *, signing_secret: str | None = None, ready: Callable[[], tuple[bool, dict[str, Any]]] | None
+             = None) -> Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]:
     """Slack events on POST /slack/events, a health check on GET /healthz; stateless.
 
     Requests are checked before Bolt parses them: too large is 413, unsigned 401, malformed 400. A refused body
@@ -80,6 +93,12 @@ def wsgi_app(app: App, *, signing_secret: str | None = None
     verifier = SignatureVerifier(secret) if secret else None
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == "/readyz":
+            ok, checks = ready() if ready else (True, {})
+            body = json.dumps({"ok": ok, **checks}).encode()
+            start_response("200 OK" if ok else "503 Service Unavailable",
+                           [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
         if environ.get("PATH_INFO") == "/healthz":
             body = json.dumps({"ok": True}).encode()
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
@@ -111,7 +130,8 @@ def check_slack_settings(settings: Settings) -> None:
         raise SettingsError("SLACK_SIGNING_SECRET: required in HTTP mode (or set SLACK_APP_TOKEN for Socket Mode)")
 
 
-def serve(app: App, settings: Settings, *, threads: int = 48) -> None:
+def serve(app: App, settings: Settings, *, threads: int = 48,
+          ready: Callable[[], tuple[bool, dict[str, Any]]] | None = None) -> None:
     if settings.slack_app_token:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
@@ -120,6 +140,6 @@ def serve(app: App, settings: Settings, *, threads: int = 48) -> None:
         return
     import waitress
 
-    logger.info("Slack: HTTP mode on port %s (/slack/events, /healthz)", settings.port)
-    waitress.serve(wsgi_app(app, signing_secret=settings.slack_signing_secret), host="0.0.0.0", port=settings.port, threads=threads, ident="revenue-bot",
+    logger.info("Slack: HTTP mode on port %s (/slack/events, /healthz, /readyz)", settings.port)
+    waitress.serve(wsgi_app(app, signing_secret=settings.slack_signing_secret, ready=ready), host="0.0.0.0", port=settings.port, threads=threads, ident="revenue-bot",
                    asyncore_use_poll=True)  # poll(): no 1,024 file-descriptor ceiling

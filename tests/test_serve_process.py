@@ -60,3 +60,50 @@ def test_a_busy_port_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert f"port {port} is already in use" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_readyz_tells_the_truth_about_the_store_and_the_model(tmp_path: Path) -> None:
+    """Liveness says the process runs; readiness says it can answer: knowledge in the store, model loaded."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "OPENAI_"))}
+    env.update({"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": "test-secret", "PORT": str(port),
+                "CHROMA_PATH": str(tmp_path / "chroma"), "KNOWLEDGE_PATH": str(tmp_path / "knowledge"),
+                "SLACK_API_URL": "http://127.0.0.1:9/"})
+    process = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env, cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        import json
+        import urllib.error
+
+        def get(path: str) -> tuple[int, dict]:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
+                    return response.status, json.loads(response.read())
+            except urllib.error.HTTPError as exc:
+                return exc.code, json.loads(exc.read())
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if get("/healthz")[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.2)
+        status, body = get("/readyz")
+        assert status == 503  # an empty store: alive, but nothing to answer from
+        assert body["store"] is False and body["chunks"] == 0
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=10)
+
+
+def test_readiness_is_ok_once_the_knowledge_is_in_and_the_model_loaded(small_crm, services) -> None:
+    from bot.cli import run_ingest
+    from bot.knowledge.embeddings import LocalE5
+    from bot.server import readiness
+
+    run_ingest(services, [], show_progress=False)
+    ok, checks = readiness(services)
+    assert ok and checks["chunks"] > 0  # the stand-in embedding has nothing to load
+    services.embeddings = LocalE5()  # a local model not loaded yet: not ready until warm-up loads it
+    assert readiness(services) == (False, {"chunks": checks["chunks"], "store": True, "model": False})
