@@ -24,7 +24,7 @@ from bot.knowledge.embeddings import LocalE5, LocalMiniLM
 from bot.knowledge.ingest import ingest
 from bot.profile import load_profile
 from bot.runtime import build_services
-from bot.services.evaluation import EVALS, REPO, RETRIEVAL_SETS, load_questions
+from bot.services.evaluation import EVALS, REPO, load_questions, retrieval_sets
 from bot.settings import load_settings
 
 COLD = {
@@ -67,7 +67,8 @@ def main() -> None:
     for name, code in COLD.items():
         print(f"{name}: load + one query in a fresh process, median of 3: {cold_start(code):.2f} s")
     with tempfile.TemporaryDirectory() as tmp:
-        sellers = {seller: chunks_of(REPO / folder, Path(tmp)) for seller, (_, folder) in RETRIEVAL_SETS.items()}
+        sets = retrieval_sets()
+        sellers = {seller: chunks_of(REPO / folder, Path(tmp)) for seller, (_, folder) in sets.items()}
     for name, model in models.items():
         model.embed_query("warm up")
         latencies = []
@@ -81,7 +82,7 @@ def main() -> None:
             matrix = np.asarray(model.embed_documents(texts), dtype=np.float32)
             rate = len(texts) / (time.perf_counter() - start)
             matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
-            questions = [q for q in load_questions(EVALS / RETRIEVAL_SETS[seller][0])
+            questions = [q for q in load_questions(EVALS / sets[seller][0])
                          if q.answerable and q.gold and not q.follows and not q.account]
             results: dict[str, list[bool]] = {"en": [], "other": []}
             for q in questions:

@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     command("serve", "run the Slack app (Socket Mode with SLACK_APP_TOKEN, else HTTP on PORT)")
     command("chat", "a local console over the same handlers (no Slack needed)")
     p = command("eval", "run the bundled evaluation sets")
-    p.add_argument("--set", action="append", help="only this retrieval set (vantara, hr-software); repeatable")
+    p.add_argument("--set", action="append", help="only this retrieval set (named in bot/evals/retrieval-sets.yaml); repeatable")
     command("run", "ingest what changed, then serve Slack (tokens set) or open the console")
     return parser
 

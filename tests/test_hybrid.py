@@ -12,7 +12,7 @@ import pytest
 from bot.cli import run_ingest
 from bot.knowledge import retrieval
 from bot.knowledge.lexical import LexicalIndex, language_of, tokens
-from bot.knowledge.retrieval import ABLATION, Hit, RetrievalConfig, fuse
+from bot.knowledge.retrieval import Hit, RetrievalConfig, fuse
 from bot.runtime import build_services
 from bot.services.answering import Turn, answer_question
 
@@ -119,8 +119,9 @@ def test_fusion_rewards_a_passage_found_by_several_lists() -> None:
 def test_a_code_typed_in_the_question_is_found_by_the_lexical_index(hybrid) -> None:
     question = "Which customer measured forecast accuracy at SKU-store-week level?"
     assert "content/case-study-marlow.md" in refs(hybrid.retriever.retrieve(question, k=3))
-    dense_only = hybrid.retriever.retrieve(question, k=3, config=ABLATION[0][1])
-    assert dense_only[0].ref != "content/case-study-marlow.md" or len(dense_only) == 3  # the random vectors decide
+    index = hybrid.retriever.lexical()  # the random vectors know nothing: BM25 alone puts it first
+    (best,) = index.top(index.scores(tokens(question)), 1)
+    assert hybrid.store.chunks.get(ids=[index.ids[best]])["metadatas"][0]["source"] == "content/case-study-marlow.md"
 
 
 def test_a_question_that_names_an_account_still_reaches_the_content_that_fits_it(hybrid) -> None:
@@ -132,18 +133,19 @@ def test_a_question_that_names_an_account_still_reaches_the_content_that_fits_it
     assert "content/case-study-kestrel.md" in refs(found)
 
 
-def test_without_the_pools_the_account_can_crowd_the_content_out(hybrid) -> None:
-    no_pools = RetrievalConfig(lexical=True, fusion=True, pools=False)
-    with_pools = hybrid.retriever.retrieve("case study for Acme Corporation", k=10)
-    assert "content/case-study-kestrel.md" in refs(with_pools)
-    assert len(hybrid.retriever.retrieve("case study for Acme Corporation", k=10, config=no_pools)) <= 10
+def test_an_account_question_keeps_its_best_content_and_its_best_record_in_the_top_two(hybrid) -> None:
+    for question in ("case study for Acme Corporation", "what is the next step on the Acme renewal?"):
+        top = hybrid.retriever.retrieve(question, k=2)
+        assert {hit.metadata.get("kind") for hit in top} == {"crm", "content"}, refs(top)
+        assert any(hit.metadata.get("account_id") == "001A" for hit in top)
+    without_pools = RetrievalConfig(lexical=True, fusion=True, pools=False)
+    assert len(hybrid.retriever.retrieve("case study for Acme Corporation", k=2, config=without_pools)) == 2
 
 
 def test_an_ingest_by_another_process_reaches_the_lexical_index(hybrid, settings, fake_embeddings, small_crm,
                                                                 monkeypatch) -> None:
     monkeypatch.setattr(retrieval, "GENERATION_CHECK", 0.0)
-    assert not hybrid.retriever.retrieve("Zanzibar warehouse automation", k=3) or all(
-        "Zanzibar" not in hit.text for hit in hybrid.retriever.retrieve("Zanzibar warehouse automation", k=3))
+    assert not any("Zanzibar" in hit.text for hit in hybrid.retriever.retrieve("Zanzibar warehouse automation", k=3))
     small_crm.content("zanzibar.md", "---\ntitle: Zanzibar\ntype: faq\n---\nZanzibar warehouse automation is "
                                      "supported from release 7.\n")
     other = build_services(settings, embeddings=fake_embeddings)  # a second process: a cron job, a replica

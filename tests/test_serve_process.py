@@ -19,25 +19,35 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_sigterm_stops_serve_cleanly_within_seconds(tmp_path: Path) -> None:
-    port = free_port()
+def serve_env(tmp_path: Path, port: int) -> dict[str, str]:
+    """HTTP mode on `port`, an empty store in tmp_path, Slack's Web API pointed at a closed port."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "OPENAI_"))}
     env.update({"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": "test-secret", "PORT": str(port),
                 "CHROMA_PATH": str(tmp_path / "chroma"), "KNOWLEDGE_PATH": str(tmp_path / "knowledge"),
                 "SLACK_API_URL": "http://127.0.0.1:9/"})
-    process = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env, cwd=tmp_path,
+    return env
+
+
+def start_serve(tmp_path: Path, port: int) -> subprocess.Popen[bytes]:
+    """`python -m bot serve`, once its /healthz answers."""
+    process = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=serve_env(tmp_path, port), cwd=tmp_path,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
+                if response.status == 200:
+                    return process
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise AssertionError("serve did not come up")
+
+
+def test_sigterm_stops_serve_cleanly_within_seconds(tmp_path: Path) -> None:
+    port = free_port()
+    process = start_serve(tmp_path, port)
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
-                    assert response.status == 200
-                    break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            raise AssertionError("serve did not come up")
         started = time.monotonic()
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=8) == 0
@@ -52,11 +62,8 @@ def test_a_busy_port_is_one_line_and_exit_2(tmp_path: Path) -> None:
         busy.bind(("0.0.0.0", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "OPENAI_"))}
-        env.update({"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": "test-secret", "PORT": str(port),
-                    "CHROMA_PATH": str(tmp_path / "chroma"), "KNOWLEDGE_PATH": str(tmp_path / "knowledge")})
-        done = subprocess.run([sys.executable, "-m", "bot", "serve"], env=env, cwd=tmp_path, capture_output=True,
-                              text=True, timeout=60)
+        done = subprocess.run([sys.executable, "-m", "bot", "serve"], env=serve_env(tmp_path, port), cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert f"port {port} is already in use" in done.stderr
     assert "Traceback" not in done.stderr
@@ -65,12 +72,7 @@ def test_a_busy_port_is_one_line_and_exit_2(tmp_path: Path) -> None:
 def test_readyz_tells_the_truth_about_the_store_and_the_model(tmp_path: Path) -> None:
     """Liveness says the process runs; readiness says it can answer: knowledge in the store, model loaded."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "OPENAI_"))}
-    env.update({"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": "test-secret", "PORT": str(port),
-                "CHROMA_PATH": str(tmp_path / "chroma"), "KNOWLEDGE_PATH": str(tmp_path / "knowledge"),
-                "SLACK_API_URL": "http://127.0.0.1:9/"})
-    process = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env, cwd=tmp_path,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = start_serve(tmp_path, port)
     try:
         import json
         import urllib.error
@@ -82,13 +84,6 @@ def test_readyz_tells_the_truth_about_the_store_and_the_model(tmp_path: Path) ->
             except urllib.error.HTTPError as exc:
                 return exc.code, json.loads(exc.read())
 
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if get("/healthz")[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.2)
         status, body = get("/readyz")
         assert status == 503  # an empty store: alive, but nothing to answer from
         assert body["store"] is False and body["chunks"] == 0

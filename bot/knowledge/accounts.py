@@ -170,7 +170,7 @@ class AccountResolver:
             elif (len(words[0]) >= 4 and words[0] in present) or any(
                     len(word) >= 4 and word in typed and self._distinctive(word) for word in words[1:]):
                 partly.append(account)
-        # "Brightwater Health" names one account, although "Brightwater" starts another's name too
+        # "<Name> Health" names one account, although "<Name>" alone also starts "<Name> Foods"
         return whole + [a for a in partly if not any(set(a.core.split()) & set(w.core.split()) for w in whole)]
 
     def _distinctive(self, word: str) -> bool:

@@ -41,11 +41,6 @@ _SAY = {
 }
 
 
-def terms(text: str) -> set[str]:
-    """Content words, folded and stemmed (shared with campaigns)."""
-    return key_terms(text)
-
-
 @dataclass(frozen=True)
 class Turn:
     """One earlier question in a conversation and the account its answer was about (if any)."""
@@ -134,7 +129,7 @@ _NAME = re.compile(r"(?<=[\s(\"'’/])(?:[A-ZÀ-Þ][\w’'&-]*|[A-Z0-9]{2,}[\w-]
 
 
 def unknown_names(index: LexicalIndex | None, question: str) -> list[str]:
-    """Names, acronyms and codes in a question that the knowledge never mentions ("Kinaxis", "DACH"):
+    """Names, acronyms and codes in a question that the knowledge never mentions (a competitor, a region code):
     the question is about something we hold nothing on. The opening word is not read as a name."""
     if index is None or not len(index):
         return []
@@ -218,7 +213,7 @@ def answering_sentences(hit: Hit, weights: dict[str, float], limit: int = 360, w
 
 def compose(question: str, hits: Sequence[Hit], weights: dict[str, float] | None = None,
             language: str = "en") -> str:
-    weights = weights if weights is not None else dict.fromkeys(terms(question), 1.0)
+    weights = weights if weights is not None else dict.fromkeys(key_terms(question), 1.0)
     lines = [f"• {answering_sentences(hit, weights)} [{number}]" for number, hit in enumerate(hits, start=1)]
     return _SAY[language]["lead"] + "\n" + "\n".join(lines)
 

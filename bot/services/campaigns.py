@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.knowledge.lexical import key_terms as terms
 from bot.knowledge.retrieval import Hit, Retriever
 from bot.llm import FALLBACK_NOTE, Model, ModelUnavailable
 from bot.profile import Persona, join_words
-from bot.services.answering import delimit, terms
+from bot.services.answering import delimit
 from bot.services.context import Context
 from bot.services.drafts import parse_email, pushy_phrases
 from bot.services.proof import NUMBER, Proof, find_proof, fits_persona

@@ -27,11 +27,13 @@ class Question:
     must_say: tuple[str, ...] = ()
 
 
-# each retrieval set and the knowledge it was written over (relative to the repository)
-RETRIEVAL_SETS: dict[str, tuple[str, str]] = {
-    "vantara": ("retrieval.jsonl", "knowledge"),
-    "hr-software": ("retrieval-hr-software.jsonl", "examples/hr-software"),
-}
+def retrieval_sets() -> dict[str, tuple[str, str]]:
+    """Each retrieval set and the knowledge it was written over (bot/evals/retrieval-sets.yaml)."""
+    import yaml
+
+    listed = yaml.safe_load((EVALS / "retrieval-sets.yaml").read_text(encoding="utf-8")) or {}
+    return {str(name): (str(item["questions"]), str(item["knowledge"])) for name, item in listed.items()}
+
 
 
 def load_questions(path: Path = EVALS / "retrieval.jsonl") -> list[Question]:
@@ -253,7 +255,7 @@ def evaluate_sets(embeddings: Any, store_root: Path, *, names: list[str] | None 
     from bot.settings import load_settings
 
     results: dict[str, Any] = {}
-    for name, (file, folder) in RETRIEVAL_SETS.items():
+    for name, (file, folder) in retrieval_sets().items():
         knowledge = REPO / folder
         if names and name not in names:
             continue
