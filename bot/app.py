@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -10,6 +11,7 @@ from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
+from bot.knowledge.ledger import Ledger
 from bot.listeners import actions, assistant, commands, events, home
 from bot.listeners.guard import Guard
 from bot.services.feedback import FeedbackStore
@@ -27,8 +29,25 @@ def build_client(settings: Settings) -> WebClient:
     return WebClient(token=settings.slack_bot_token, base_url=base_url, timeout=15, retry_handlers=retries)
 
 
+POOLS = "_revenue_bot_pools"  # the app's listener and work pools, for drain()
+
+
+def drain(app: App, timeout: float) -> bool:
+    """On shutdown: take no new work and wait up to `timeout` seconds for in-flight listeners and answers to
+    finish (their replies are posted). True when everything finished in time."""
+    deadline = time.monotonic() + timeout
+    done = True
+    for pool in getattr(app, POOLS, ()):
+        pool.shutdown(wait=False, cancel_futures=False)
+        for thread in list(getattr(pool, "_threads", ())):
+            thread.join(max(0.0, deadline - time.monotonic()))
+            done = done and not thread.is_alive()
+    return done
+
+
 def create_app(settings: Settings, *, services: Any, client: WebClient | None = None,
                feedback: FeedbackStore | None = None) -> App:
+    listeners = ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="listener")
     app = App(
         client=client or build_client(settings),
         signing_secret=settings.slack_signing_secret or "",
@@ -38,10 +57,12 @@ def create_app(settings: Settings, *, services: Any, client: WebClient | None = 
         logger=logging.getLogger("bot.slack"),
         # Bolt's default pool has 5 threads: a burst of slash commands would wait for a free one
         # before even being acknowledged. Acks must never queue behind work.
-        listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="listener"),
+        listener_executor=listeners,
     )
     guard = Guard(settings)
-    feedback = feedback or FeedbackStore(services.store.client, settings.collection_prefix)
+    # both follow the store's current client (an embedded store reopens it after another process's ingest)
+    feedback = feedback or FeedbackStore(lambda: services.store.client, settings.collection_prefix)
+    ledger = Ledger(lambda: services.store.client, settings.collection_prefix)
 
     @app.middleware
     def skip_retries(body: dict[str, Any], request: Any, next: Any) -> BoltResponse | None:  # noqa: A002
@@ -51,14 +72,31 @@ def create_app(settings: Settings, *, services: Any, client: WebClient | None = 
             return BoltResponse(status=200, body="")
         return next()
 
+    @app.middleware
+    def once_per_event(body: dict[str, Any], next: Any) -> BoltResponse | None:  # noqa: A002
+        # Each replica behind a load balancer may receive the same event (a replay, a re-delivery without the retry
+        # header): the first to claim its event_id in the shared store answers, the others acknowledge and drop it.
+        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
+        if event_id:
+            try:
+                first = ledger.claim(f"event:{event_id}")
+            except Exception:  # the store cannot tell: answering twice beats not answering
+                logger.warning("could not check event %s for duplicates", event_id, exc_info=True)
+                first = True
+            if not first:
+                logger.info("event %s is already being answered", event_id)
+                return BoltResponse(status=200, body="")
+        return next()
+
     @app.error
     def handle_error(error: Exception, body: dict[str, Any]) -> None:
         logger.exception("unhandled error for %s", body.get("type") or body.get("command"), exc_info=error)
 
     work = ThreadPoolExecutor(max_workers=WORK_THREADS, thread_name_prefix="work")
-    commands.register(app, services=services, guard=guard, work=work)
-    events.register(app, services=services, guard=guard)
-    assistant.register(app, services=services, guard=guard)
-    actions.register(app, services=services, guard=guard, feedback=feedback)
+    setattr(app, POOLS, (listeners, work))
+    commands.register(app, services=services, guard=guard, work=work, ledger=ledger)
+    events.register(app, services=services, guard=guard, work=work, ledger=ledger)
+    assistant.register(app, services=services, guard=guard, work=work, ledger=ledger)
+    actions.register(app, services=services, guard=guard, feedback=feedback, ledger=ledger)
     home.register(app)
     return app

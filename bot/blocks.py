@@ -12,6 +12,7 @@ from bot.formatting import (
     BLOCK_LIMIT,
     SECTION_LIMIT,
     escape,
+    neutral,
     split_text,
     to_mrkdwn,
     truncate,
@@ -33,7 +34,7 @@ def section(text: str) -> list[Block]:
 
 
 def header(text: str) -> Block:
-    return {"type": "header", "text": {"type": "plain_text", "text": truncate(text, 150), "emoji": False}}
+    return {"type": "header", "text": {"type": "plain_text", "text": truncate(neutral(text), 150), "emoji": False}}
 
 
 def context(text: str) -> Block:
@@ -43,7 +44,8 @@ def context(text: str) -> Block:
 def button_value(payload: dict[str, Any]) -> str:
     """JSON for a button's value, always valid and within Slack's 2,000 characters: long text
     fields are shortened before encoding, never the encoded string cut in half."""
-    payload = dict(payload)
+    # a value is never shown, but it is echoed back and logged: no control sequence rides in it either
+    payload = {key: neutral(value) if isinstance(value, str) else value for key, value in payload.items()}
     while True:
         value = json.dumps(payload, ensure_ascii=False)
         if len(value) <= BUTTON_VALUE_LIMIT:
@@ -86,8 +88,9 @@ def feedback_actions(kind: str, reference: str) -> Block:
         button("Helpful", FEEDBACK_HELPFUL, value), button("Not helpful", FEEDBACK_NOT_HELPFUL, value)]}
 
 
-def share_actions(command: str, text: str, account_id: str | None = None) -> Block:
-    value = button_value({"command": command, "text": text, "account_id": account_id})
+def share_actions(command: str, account_id: str | None = None, share_id: str | None = None) -> Block:
+    """The button names the stored result (`share_id`): sharing posts what the user reviewed, never a re-run."""
+    value = button_value({"result": share_id, "command": command, "account_id": account_id})
     return {"type": "actions", "block_id": "share", "elements": [
         button("Share in channel", SHARE_IN_CHANNEL, value, style="primary")]}
 
@@ -200,8 +203,8 @@ def build_candidates_blocks(command: str, text: str, resolution: Any) -> list[Bl
     return blocks
 
 
-def build_result_blocks(result: Any, *, ephemeral: bool = True) -> list[Block]:
-    """Any CommandResult as blocks; ephemeral results carry 'Share in channel'."""
+def build_result_blocks(result: Any, *, ephemeral: bool = True, share_id: str | None = None) -> list[Block]:
+    """Any CommandResult as blocks; ephemeral results carry 'Share in channel' for the stored copy `share_id`."""
     kind = result.kind
     if kind == "usage":
         return build_usage_blocks(result.message)
@@ -217,7 +220,7 @@ def build_result_blocks(result: Any, *, ephemeral: bool = True) -> list[Block]:
     blocks = builders[kind](result.payload)
     extra: list[Block] = []
     if ephemeral and kind != "draft":  # drafts go only to the person who asked
-        extra.append(share_actions(result.command, result.text, result.account_id))
+        extra.append(share_actions(result.command, result.account_id, share_id))
     if kind != "answer":
         extra.append(feedback_actions(kind, f"/{result.command} {result.text}"))
     return limit(blocks + extra, keep_last=len(extra)) if extra else limit(blocks)

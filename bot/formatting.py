@@ -22,6 +22,16 @@ def escape(text: object) -> str:
     return _BROADCAST.sub(lambda m: f"@{ZWSP}{m.group(1)}", value)
 
 
+_CONTROL = re.compile(r"<(?=[!@#]|https?:|mailto:)", re.IGNORECASE)
+
+
+def neutral(text: object) -> str:
+    """For plain text (headers, button values): no Slack control sequence survives, yet nothing is HTML-escaped
+    (plain text shows entities literally). `<!here>` becomes `<​!here>`, a bare @here gets a zero-width space."""
+    value = _CONTROL.sub("<" + ZWSP, str(text if text is not None else ""))
+    return _BROADCAST.sub(lambda m: f"@{ZWSP}{m.group(1)}", value)
+
+
 def to_mrkdwn(markdown: str) -> str:
     """Escaped Markdown into Slack mrkdwn: **bold** -> *bold*, headings -> bold lines, [t](u) kept as text."""
     text = escape(markdown)

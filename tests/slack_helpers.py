@@ -209,6 +209,15 @@ class Harness:
         body, path = self.action_body(action_id, value, **options)
         return self.dispatch(body, content_type="application/x-www-form-urlencoded"), path
 
+    def bot_thread(self, parent_ts: str, *, channel: str = "C1", **options: Any) -> dict[str, Any]:
+        """A thread the bot answered in earlier (on this replica or another: recorded in the shared ledger), and
+        what conversations.replies returns for it."""
+        from bot.knowledge.ledger import Ledger
+        from bot.listeners.conversation import thread_key
+
+        Ledger(self.services.store.client, self.settings.collection_prefix).mark(thread_key(channel, parent_ts))
+        return thread_with_bot(parent_ts, channel=channel, **options)
+
     # ------------------------------------------------------------ what reached people
 
     def posted(self) -> list[Call]:

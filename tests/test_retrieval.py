@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import re
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
+from chroma_helpers import chroma_server  # noqa: F401
 
 from bot.cli import run_ingest
 from bot.runtime import build_services
@@ -233,50 +230,6 @@ def test_grounded_answers_with_the_local_model(settings, local_embeddings, reali
     services = build_services(settings, embeddings=local_embeddings)
     ingest(services)
     check_answers(services, realistic.root)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def chroma_server(tmp_path: Path, request: pytest.FixtureRequest) -> tuple[str, int]:
-    import chromadb
-
-    executable = Path(sys.executable).parent / "chroma"
-    assert executable.exists(), f"chromadb installs `chroma` next to {sys.executable}"
-    port = _free_port()
-    log = (tmp_path / "chroma-server.log").open("wb")
-    process = subprocess.Popen(
-        [str(executable), "run", "--path", str(tmp_path / "server-data"), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-
-    def stop() -> None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        log.close()
-
-    request.addfinalizer(stop)
-    deadline = time.monotonic() + 30
-    while True:
-        if process.poll() is not None:
-            pytest.fail(f"chroma run exited with {process.returncode}: "
-                        f"{(tmp_path / 'chroma-server.log').read_text(errors='replace')[-2000:]}")
-        try:
-            chromadb.HttpClient(host="127.0.0.1", port=port).heartbeat()
-            break
-        except Exception:
-            if time.monotonic() > deadline:
-                pytest.fail("chroma server did not answer its heartbeat within 30 s")
-            time.sleep(0.2)
-    return "127.0.0.1", port
 
 
 @pytest.mark.slow

@@ -166,12 +166,13 @@ def test_triage_of_200_leads_fits_in_one_message_with_its_buttons(ctx) -> None:
     assert_within_slack_limits(blocks)
     assert "200 people" in mrkdwn_texts(blocks)[0]
 
-    wrapped = build_result_blocks(CommandResult("leads", "Big Co", "triage", result, account_id="001X"))
+    wrapped = build_result_blocks(CommandResult("leads", "Big Co", "triage", result, account_id="001X"),
+                                  share_id="r1")
     assert_within_slack_limits(wrapped)
     assert_no_raw_control(wrapped)
     tail = [e["action_id"] for b in wrapped[-2:] for e in b.get("elements", [])]
     assert tail == [SHARE_IN_CHANNEL, FEEDBACK_HELPFUL, FEEDBACK_NOT_HELPFUL]
-    assert json.loads(wrapped[-2]["elements"][0]["value"]) == {"command": "leads", "text": "Big Co",
+    assert json.loads(wrapped[-2]["elements"][0]["value"]) == {"result": "r1", "command": "leads",
                                                                "account_id": "001X"}
 
 
@@ -271,7 +272,7 @@ def test_every_button_value_is_valid_json_for_long_questions(question) -> None:
         value = json.loads(element["value"])  # raises on a truncated value
         assert isinstance(value, dict)
         if element["action_id"] == SHARE_IN_CHANNEL:
-            assert value["command"] == "ask" and value["text"]
+            assert value["command"] == "ask"
 
 
 def test_shared_results_carry_no_share_button() -> None:

@@ -202,7 +202,7 @@ def test_slack_connect_dm_flagged_as_shared_is_refused(harness) -> None:
 
 def test_follow_up_in_an_externally_shared_channel_is_refused(harness) -> None:
     parent, ts = new_ts(), new_ts()
-    harness.mock.replies["conversations.replies"] = thread_with_bot(parent)
+    harness.mock.replies["conversations.replies"] = harness.bot_thread(parent)
     harness.event("message_channel", {"ts": ts, "event_ts": ts, "thread_ts": parent}, is_ext_shared_channel=True)
     (call,) = harness.mock.wait_for("chat.postMessage", timeout=TIMEOUT)
     assert "shared with other organisations" in call.body["text"]
@@ -304,7 +304,9 @@ def test_crm_note_in_a_shared_brief_cannot_ping(harness) -> None:
     (shared,) = harness.mock.wait_for(share_path, timeout=TIMEOUT)
     assert shared.body["response_type"] == "in_channel"
     assert "&lt;!channel&gt;" in visible_text(shared.body)
-    assert_nothing_raw(visible_text(shared.body))
+    shown = visible_text(shared.body)
+    assert shown.endswith("Shared by <@U1>")  # the one mention we write: who shared it
+    assert_nothing_raw(shown.removesuffix("Shared by <@U1>"))
 
 
 def test_crm_note_in_an_answer_cannot_ping_or_forge_a_link(harness) -> None:

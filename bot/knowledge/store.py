@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,16 +39,87 @@ class SourceState:
     errors: tuple[LoadError, ...]
 
 
+class StoreUnavailable(StoreError):
+    """The Chroma server did not answer in time (or is known to be down): fail fast, say so, try again later."""
+
+
+SERVER_TIMEOUT = 10.0  # seconds one call to a Chroma server may take (connecting: 3 s)
+COOLDOWN = 10.0  # after a failure, calls fail at once for this long; then one call probes the server
+
+
+class ServerBreaker:
+    """Bounds every call to a Chroma server and stops a paused or dead server from holding threads.
+
+    Each HTTP call has a timeout. After a call times out or cannot connect, calls fail at once with
+    StoreUnavailable for COOLDOWN seconds; then a single call probes the server while the others keep failing
+    fast, and its success closes the breaker. So with the server paused, no request waits more than one timeout.
+    """
+
+    def __init__(self, where: str, *, timeout: float | None = None, cooldown: float | None = None):
+        self.where = where
+        self.timeout = SERVER_TIMEOUT if timeout is None else timeout
+        self.cooldown = COOLDOWN if cooldown is None else cooldown
+        self._lock = threading.Lock()
+        self._down_until = 0.0  # 0: closed
+        self._probing = False
+
+    def _admit(self) -> bool:
+        """Whether this call may go to the server; True for the one probe after a cooldown."""
+        with self._lock:
+            if not self._down_until:
+                return False
+            if time.monotonic() < self._down_until or self._probing:
+                raise StoreUnavailable(f"the Chroma server at {self.where} is not answering; retrying shortly")
+            self._probing = True
+            return True
+
+    def _settle(self, ok: bool) -> None:
+        with self._lock:
+            self._probing = False
+            self._down_until = 0.0 if ok else time.monotonic() + self.cooldown
+
+    def wrap(self, session: Any) -> None:
+        import httpx
+
+        send = session.request
+        session.timeout = httpx.Timeout(self.timeout, connect=min(3.0, self.timeout))
+
+        def request(*args: Any, **kwargs: Any) -> Any:
+            probe = self._admit()
+            try:
+                response = send(*args, **kwargs)
+            except httpx.TransportError as exc:  # a timeout, a refused or dropped connection
+                self._settle(False)
+                logger.warning("Chroma server at %s: %s", self.where, type(exc).__name__)
+                raise StoreUnavailable(f"the Chroma server at {self.where} did not answer within "
+                                       f"{self.timeout:g} s ({type(exc).__name__})") from None
+            except BaseException:
+                if probe:
+                    self._settle(True)  # it answered, even if with an error
+                raise
+            if probe or self._down_until:
+                self._settle(True)
+            return response
+
+        session.request = request
+
+
 def open_client(settings: Settings) -> Any:
-    """A Chroma client: HTTP when CHROMA_HOST is set, else embedded at CHROMA_PATH."""
+    """A Chroma client: HTTP when CHROMA_HOST is set (every call bounded, see ServerBreaker), else embedded at
+    CHROMA_PATH."""
     chroma_settings = chromadb.config.Settings(anonymized_telemetry=False)
     if settings.chroma_host:
+        where = f"{settings.chroma_host}:{settings.chroma_port}"
         try:
-            return chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings)
+            client = chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings)
         except Exception as exc:
-            raise StoreError(
-                f"cannot reach the Chroma server at {settings.chroma_host}:{settings.chroma_port} ({exc})"
-            ) from None
+            raise StoreError(f"cannot reach the Chroma server at {where} ({exc})") from None
+        session = getattr(getattr(client, "_server", None), "_session", None)
+        if session is not None:  # chromadb creates its HTTP session with no timeout at all
+            ServerBreaker(where).wrap(session)
+        else:
+            logger.warning("this chromadb version hides its HTTP session: calls to %s are not bounded", where)
+        return client
     settings.chroma_path.mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(path=str(settings.chroma_path), settings=chroma_settings)
 

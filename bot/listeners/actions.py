@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import uuid
 from typing import Any
 
 from bot.blocks import (
@@ -14,6 +15,7 @@ from bot.blocks import (
     SHARE_IN_CHANNEL,
     build_refusal_blocks,
     build_result_blocks,
+    context,
     fallback_text,
 )
 from bot.commands import CommandError, run_command
@@ -23,7 +25,28 @@ from bot.listeners.guard import Guard
 logger = logging.getLogger(__name__)
 
 
-def register(app: Any, *, services: Any, guard: Guard, feedback: Any) -> None:
+SHARE_GONE = ("Sorry — that result can no longer be shared (results are kept for a week, and only when the store "
+              "could save them). Run the command again to share a fresh one.")
+SHAREABLE = ("answer", "brief", "triage", "campaign")  # drafts go only to the person who asked
+
+
+def reviewable_blocks(result: Any, ledger: Any, user: str | None) -> list[dict[str, Any]]:
+    """The private result's blocks. A shareable one is first saved as the channel would see it, and its "Share in
+    channel" button names that copy: what is shared is exactly what the user reviewed (a model's answer could
+    differ on a re-run). When it cannot be saved, the result comes without the button."""
+    if result.kind not in SHAREABLE:
+        return build_result_blocks(result)
+    share_id = uuid.uuid4().hex
+    try:
+        ledger.put(f"result:{share_id}", {"text": fallback_text(result), "user": user or "",
+                                          "blocks": build_result_blocks(result, ephemeral=False)})
+    except Exception:
+        logger.warning("could not save a result for sharing", exc_info=True)
+        return build_result_blocks(result, ephemeral=False)
+    return build_result_blocks(result, share_id=share_id)
+
+
+def register(app: Any, *, services: Any, guard: Guard, feedback: Any, ledger: Any) -> None:
     def handle_feedback(ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
         ack()
         helpful = action["action_id"] == FEEDBACK_HELPFUL
@@ -36,21 +59,39 @@ def register(app: Any, *, services: Any, guard: Guard, feedback: Any) -> None:
 
     def handle_share(ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any, client: Any) -> None:
         ack()
-        _rerun(body, action, respond, client, share=True)
+        if _refused(body, respond, client):
+            return
+        value = _value(action)
+        try:
+            stored = ledger.get(f"result:{value['result']}") if value.get("result") else None
+        except Exception:
+            logger.warning("could not read a saved result", exc_info=True)
+            stored = None
+        if not stored or not isinstance(stored.get("blocks"), list):
+            respond(text=SHARE_GONE, response_type="ephemeral", replace_original=False)
+            return
+        user = str((body.get("user") or {}).get("id") or "")
+        by = [context(f"Shared by <@{user}>")] if re.fullmatch(r"[UW][A-Z0-9]+", user) else []
+        respond(text=str(stored.get("text") or ""), blocks=stored["blocks"] + by, response_type="in_channel",
+                replace_original=False, delete_original=False)
 
     def handle_pick(ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any, client: Any) -> None:
         ack()
-        _rerun(body, action, respond, client, share=False)
+        if not _refused(body, respond, client):
+            _rerun(body, action, respond)
 
-    def _rerun(body: dict[str, Any], action: dict[str, Any], respond: Any, client: Any, *, share: bool) -> None:
-        value = _value(action)
+    def _refused(body: dict[str, Any], respond: Any, client: Any) -> bool:
         channel = (body.get("channel") or {}).get("id")
-        refusal = guard.refusal(client, user_id=body["user"]["id"], channel_id=channel,
+        refusal = guard.refusal(client, user_id=(body.get("user") or {}).get("id"), channel_id=channel,
                                 ext_shared=body.get("is_ext_shared_channel"))
         if refusal:
             respond(text=refusal, blocks=build_refusal_blocks(refusal), response_type="ephemeral",
                     replace_original=False)
-            return
+        return bool(refusal)
+
+    def _rerun(body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
+        """The account picker: the command again, for the account the user picked."""
+        value = _value(action)
         try:
             result = run_command(services, str(value["command"]), str(value.get("text") or ""),
                                  account_id=value.get("account_id"))
@@ -62,12 +103,8 @@ def register(app: Any, *, services: Any, guard: Guard, feedback: Any) -> None:
             respond(text="Sorry — something went wrong. Please try the command again.", response_type="ephemeral",
                     replace_original=False)
             return
-        if share:
-            respond(text=fallback_text(result), blocks=build_result_blocks(result, ephemeral=False),
-                    response_type="in_channel", replace_original=False, delete_original=False)
-        else:
-            respond(text=fallback_text(result), blocks=build_result_blocks(result), response_type="ephemeral",
-                    replace_original=True)
+        respond(text=fallback_text(result), blocks=reviewable_blocks(result, ledger, (body.get("user") or {}).get("id")),
+                response_type="ephemeral", replace_original=True)
 
     app.action(FEEDBACK_HELPFUL)(handle_feedback)
     app.action(FEEDBACK_NOT_HELPFUL)(handle_feedback)

@@ -34,7 +34,7 @@ def suggested_prompts(ctx: Context) -> list[dict[str, str]]:
     return prompts[:4]
 
 
-def register(app: Any, *, services: Any, guard: Guard) -> None:
+def register(app: Any, *, services: Any, guard: Guard, work: Any, ledger: Any) -> None:
     assistant = Assistant()
 
     @assistant.thread_started
@@ -46,9 +46,15 @@ def register(app: Any, *, services: Any, guard: Guard) -> None:
     def handle_user_message(payload: dict[str, Any], body: dict[str, Any], client: Any, say: Any, set_status: Any,
                             context: Any) -> None:
         set_status("is thinking…")
+        # the answer runs on the work pool, like every other answer; the listener thread is free at once
+        work.submit(answer, payload, body, client, say, set_status, context)
+
+    def answer(payload: dict[str, Any], body: dict[str, Any], client: Any, say: Any, set_status: Any,
+               context: Any) -> None:
         try:
-            reply(services=services, guard=guard, client=client, event=payload, say=say, context=context,
-                  thread_ts=payload.get("thread_ts"), ext_shared=bool(body.get("is_ext_shared_channel")))
+            reply(services=services, guard=guard, ledger=ledger, client=client, event=payload, say=say,
+                  context=context, thread_ts=payload.get("thread_ts"),
+                  ext_shared=bool(body.get("is_ext_shared_channel")))
         finally:
             try:
                 set_status("")

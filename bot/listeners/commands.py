@@ -7,19 +7,22 @@ from typing import Any
 
 from bot.blocks import (
     build_refusal_blocks,
-    build_result_blocks,
     build_usage_blocks,
     fallback_text,
 )
 from bot.commands import COMMANDS, USAGE, CommandError, run_command
 from bot.formatting import escape
+from bot.knowledge.store import StoreUnavailable
+from bot.listeners.actions import reviewable_blocks
+from bot.listeners.conversation import STORE_DOWN
 from bot.listeners.guard import Guard
 
 logger = logging.getLogger(__name__)
 FAILED = "Sorry — something went wrong while working on that. The team has the details in the logs."
 
 
-def register(app: Any, *, services: Any, guard: Guard, work: Any) -> None:
+
+def register(app: Any, *, services: Any, guard: Guard, work: Any, ledger: Any) -> None:
     def handle_command(ack: Any, command: dict[str, Any], respond: Any, client: Any) -> None:
         name = command["command"].lstrip("/")
         text = (command.get("text") or "").strip()
@@ -41,12 +44,16 @@ def register(app: Any, *, services: Any, guard: Guard, work: Any) -> None:
         except CommandError as exc:
             respond(text=escape(str(exc)), response_type="ephemeral")
             return
+        except StoreUnavailable:
+            logger.warning("/%s: the store is not answering", name)
+            respond(text=STORE_DOWN, response_type="ephemeral")
+            return
         except Exception:
             logger.exception("/%s failed", name)
             respond(text=FAILED, response_type="ephemeral")
             return
-        respond(text=fallback_text(result), blocks=build_result_blocks(result), response_type="ephemeral",
-                replace_original=False)
+        respond(text=fallback_text(result), blocks=reviewable_blocks(result, ledger, command.get("user_id")),
+                response_type="ephemeral", replace_original=False)
 
     for name in COMMANDS:
         app.command(f"/{name}")(handle_command)

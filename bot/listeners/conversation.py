@@ -8,11 +8,14 @@ from typing import Any
 
 from bot.blocks import build_answer_blocks, build_refusal_blocks
 from bot.formatting import escape, truncate
+from bot.knowledge.store import StoreUnavailable
 from bot.services.answering import Turn, answer_question
 
 logger = logging.getLogger(__name__)
 HISTORY_TURNS = 6
 SORRY = "Sorry — I couldn't answer that just now. Please try again in a moment."
+STORE_DOWN = ("Sorry — the knowledge store isn't answering right now, so I can't look this up. "
+              "Please try again in a minute.")
 _MENTION = re.compile(r"<@[A-Z0-9]+(\|[^>]*)?>")
 
 
@@ -54,15 +57,15 @@ def history_of(messages: list[dict[str, Any]], *, before_ts: str, bot_user_id: s
     return turns[-HISTORY_TURNS:]
 
 
-def bot_in_thread(messages: list[dict[str, Any]], bot_user_id: str | None, bot_id: str | None) -> bool:
-    """Whether the bot already answered in this thread: read from Slack, so any replica can tell."""
-    return any((bot_user_id and m.get("user") == bot_user_id) or (bot_id and m.get("bot_id") == bot_id)
-               for m in messages)
+def thread_key(channel: str, thread_ts: str) -> str:
+    return f"thread:{channel}:{thread_ts}"
 
 
 def reply(*, services: Any, guard: Any, client: Any, event: dict[str, Any], say: Any, context: Any,
-          thread_ts: str | None, history: list[Turn] | None = None, ext_shared: bool | None = None) -> None:
-    """Guard, answer, post in the thread; errors become one short sentence."""
+          thread_ts: str | None, history: list[Turn] | None = None, ext_shared: bool | None = None,
+          ledger: Any = None) -> None:
+    """Guard, answer, post in the thread; errors become one short sentence. A thread we answer in is marked in
+    the shared ledger, so a follow-up there (on any replica) is answered without reading every thread."""
     user, channel = event.get("user"), event.get("channel")
     refusal = guard.refusal(client, user_id=user, channel_id=channel, ext_shared=ext_shared)
     if refusal:
@@ -85,9 +88,18 @@ def reply(*, services: Any, guard: Any, client: Any, event: dict[str, Any], say:
                                  bot_user_id=context.get("bot_user_id"))
         answer = answer_question(question, retriever=services.retriever, history=history or [],
                                  model=services.model)
+    except StoreUnavailable:
+        logger.warning("answering in %s: the store is not answering", channel)
+        say(text=STORE_DOWN, thread_ts=thread_ts)
+        return
     except Exception:
         logger.exception("answering failed in %s", channel)
         say(text=SORRY, thread_ts=thread_ts)
         return
     say(text=escape(truncate(answer.text, 300)), blocks=build_answer_blocks(answer, question=question),
         thread_ts=thread_ts, metadata=answer_metadata(answer))
+    if ledger is not None and thread_ts and channel and not str(channel).startswith("D"):
+        try:
+            ledger.mark(thread_key(str(channel), thread_ts))
+        except Exception:  # the answer is posted; only a later follow-up without a mention would be missed
+            logger.warning("could not record thread %s", thread_ts, exc_info=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from bot.listeners.conversation import bot_in_thread, history_of, reply, thread_messages
+from bot.listeners.conversation import history_of, reply, thread_key, thread_messages
 from bot.listeners.guard import Guard
 
 logger = logging.getLogger(__name__)
@@ -13,13 +13,18 @@ IGNORED_SUBTYPES = {"bot_message", "message_changed", "message_deleted", "channe
                     "thread_broadcast", "message_replied", "assistant_app_thread"}
 
 
-def register(app: Any, *, services: Any, guard: Guard) -> None:
+def register(app: Any, *, services: Any, guard: Guard, work: Any, ledger: Any) -> None:
+    """Answers run on the app's small work pool, like slash commands: the listener threads only hand them over,
+    so a burst of mentions never delays the acknowledgement of anything else."""
+    def answer(**kwargs: Any) -> None:
+        work.submit(reply, services=services, guard=guard, ledger=ledger, **kwargs)
+
     @app.event("app_mention")
     def handle_app_mention(event: dict[str, Any], body: dict[str, Any], client: Any, say: Any, context: Any) -> None:
         if event.get("bot_id"):
             return
-        reply(services=services, guard=guard, client=client, event=event, say=say, context=context,
-              thread_ts=event.get("thread_ts") or event.get("ts"), ext_shared=body.get("is_ext_shared_channel"))
+        answer(client=client, event=event, say=say, context=context,
+               thread_ts=event.get("thread_ts") or event.get("ts"), ext_shared=body.get("is_ext_shared_channel"))
 
     @app.event("message")
     def handle_message(event: dict[str, Any], body: dict[str, Any], client: Any, say: Any, context: Any) -> None:
@@ -30,16 +35,30 @@ def register(app: Any, *, services: Any, guard: Guard) -> None:
         text = event.get("text") or ""
         bot_user = context.get("bot_user_id")
         if event.get("channel_type") == "im":
-            reply(services=services, guard=guard, client=client, event=event, say=say, context=context,
-                  thread_ts=event.get("thread_ts"), ext_shared=bool(body.get("is_ext_shared_channel")))
+            answer(client=client, event=event, say=say, context=context, thread_ts=event.get("thread_ts"),
+                   ext_shared=bool(body.get("is_ext_shared_channel")))
             return
         if bot_user and f"<@{bot_user}" in text:
             return  # the app_mention listener answers this one
         thread_ts = event.get("thread_ts")
         if not thread_ts or thread_ts == event.get("ts"):
             return  # plain channel chatter: only mentions and our threads
-        messages = thread_messages(client, event["channel"], thread_ts)  # one read serves both questions
-        if bot_in_thread(messages, bot_user, context.get("bot_id")):
-            history = history_of(messages, before_ts=event.get("ts", ""), bot_user_id=bot_user)
-            reply(services=services, guard=guard, client=client, event=event, say=say, context=context,
-                  thread_ts=thread_ts, history=history, ext_shared=body.get("is_ext_shared_channel"))
+        work.submit(follow_up, event, body, client, say, context, thread_ts)
+
+    def follow_up(event: dict[str, Any], body: dict[str, Any], client: Any, say: Any, context: Any,
+                  thread_ts: str) -> None:
+        # Whether we are in this thread is known without asking Slack: we started it (its parent is ours) or the
+        # shared ledger says we answered in it. Only then is the thread read, for the conversation so far.
+        bot_user = context.get("bot_user_id")
+        try:
+            ours = (bool(bot_user) and event.get("parent_user_id") == bot_user) \
+                or ledger.marked(thread_key(event["channel"], thread_ts))
+        except Exception:
+            logger.warning("could not tell whether we are in thread %s", thread_ts, exc_info=True)
+            return
+        if not ours:
+            return
+        messages = thread_messages(client, event["channel"], thread_ts)
+        history = history_of(messages, before_ts=event.get("ts", ""), bot_user_id=bot_user)
+        reply(services=services, guard=guard, ledger=ledger, client=client, event=event, say=say, context=context,
+              thread_ts=thread_ts, history=history, ext_shared=body.get("is_ext_shared_channel"))

@@ -6,19 +6,14 @@ import hashlib
 import time
 from typing import Any
 
+from bot.knowledge.ledger import SideCollection
 
-class FeedbackStore:
+
+class FeedbackStore(SideCollection):
+    """`client`: a Chroma client, or a function returning the store's current one."""
+
     def __init__(self, client: Any, prefix: str):
-        self.client = client
-        self.name = f"{prefix}_feedback"
-        self._collection: Any = None
-
-    @property
-    def collection(self) -> Any:
-        if self._collection is None:
-            self._collection = self.client.get_or_create_collection(
-                self.name, metadata={"role": "feedback"}, embedding_function=None)
-        return self._collection
+        super().__init__(client, f"{prefix}_feedback", "feedback")
 
     def record(self, *, user: str, helpful: bool, kind: str, reference: str, channel: str | None = None) -> str:
         at = time.time()
