@@ -22,6 +22,9 @@ from bot.settings import Settings, SettingsError, load_settings
 logger = logging.getLogger("bot")
 
 OK, FAILURE, BAD_INPUT = 0, 1, 2
+# settings whose values never appear in a log line, whoever logs them
+SECRET_SETTINGS = ("slack_bot_token", "slack_signing_secret", "slack_app_token", "openai_api_key", "hubspot_token",
+                   "salesforce_password", "salesforce_security_token")
 
 
 class UsageError(Exception):
@@ -93,9 +96,10 @@ def main(argv: Sequence[str] | None = None, *, settings: Settings | None = None,
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return BAD_INPUT
-    logging.basicConfig(
-        stream=sys.stderr, level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from bot.observability import configure_logging
+
+    configure_logging(level=settings.log_level, fmt=settings.log_format,
+                      secrets=[getattr(settings, name, None) for name in SECRET_SETTINGS])
     for noisy in ("httpx", "chromadb", "sentence_transformers", "transformers"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
