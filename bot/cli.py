@@ -10,6 +10,7 @@ import argparse
 import errno
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -304,17 +305,23 @@ def cmd_triage(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: T
     return _show(args, stdout, result, render_triage)
 
 
-def _stop_on_sigterm() -> None:
-    """A container stops the bot with SIGTERM; as PID 1 Python would ignore it and be killed 10 s later."""
+def _stop_on_signals(stopping: threading.Event) -> None:
+    """SIGTERM (a container stopping; as PID 1 Python would ignore it) or Ctrl-C: stop gracefully. A second one
+    exits at once, without waiting for the work in flight."""
     def stop(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt  # unwinds serve() in the main thread: the server closes, the process exits 0
+        if stopping.is_set():
+            logger.warning("second %s: exiting now, work in flight abandoned", signal.Signals(signum).name)
+            logging.shutdown()
+            os._exit(FAILURE)
+        stopping.set()
 
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
 
 
 def cmd_serve(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: TextIO) -> int:
     from bot.app import create_app
-    from bot.server import check_slack_settings, readiness, serve
+    from bot.server import SHUTDOWN_GRACE, check_slack_settings, readiness, serve
 
     try:
         check_slack_settings(services.settings)
@@ -323,17 +330,22 @@ def cmd_serve(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: Te
     services.store.check_model()
     # the lexical index, accounts, content library and model load while Slack connects, not on the first question
     threading.Thread(target=services.retriever.warm, name="warm-up", daemon=True).start()
-    _stop_on_sigterm()
+    stopping = threading.Event()
+    _stop_on_signals(stopping)
     try:
-        serve(create_app(services.settings, services=services), services.settings,
-              ready=lambda: readiness(services))
-    except KeyboardInterrupt:
-        logger.info("stopped")
+        finished = serve(create_app(services.settings, services=services), services.settings,
+                         ready=lambda: readiness(services), stopping=stopping)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise UsageError(f"port {services.settings.port} is already in use: stop the other server or set PORT") \
                 from None
         raise
+    if not finished:
+        # the unfinished work threads would hold the process past the grace period, into a SIGKILL
+        logger.warning("stopped after %.0f s with work still running: its replies are lost", SHUTDOWN_GRACE)
+        logging.shutdown()
+        os._exit(OK)
+    logger.info("stopped: the work in flight finished")
     return OK
 
 

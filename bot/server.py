@@ -229,16 +229,169 @@ def check_slack_settings(settings: Settings) -> None:
         raise SettingsError("SLACK_SIGNING_SECRET: required in HTTP mode (or set SLACK_APP_TOKEN for Socket Mode)")
 
 
+SHUTDOWN_GRACE = 8.0  # seconds for the work in flight after SIGTERM: Docker and Kubernetes send SIGKILL at 10
+
+
+class HttpServer:
+    """waitress on a port, its loop run by the calling thread until told to stop.
+
+    waitress.serve() only stops on an exception in its loop, which would end the loop before the responses in
+    flight are written; owning the loop lets shutdown close the listening socket first and keep writing.
+    """
+
+    def __init__(self, application: Application, *, port: int, threads: int, host: str = "0.0.0.0"):
+        import waitress
+
+        self.server: Any = waitress.create_server(application, host=host, port=port, threads=threads,
+                                                  ident="revenue-bot", asyncore_use_poll=True)  # poll(): no 1,024 fd ceiling
+        self.port = int(self.server.effective_port)
+
+    def run(self, until: Callable[[], bool]) -> None:
+        from waitress import wasyncore
+
+        while not until():
+            # a signal handler runs between two polls; 0.2 s bounds how late it is noticed
+            wasyncore.loop(timeout=0.2, map=self.server._map, count=1, use_poll=True)
+
+    def stop_accepting(self) -> None:
+        """Close the listening socket (new connections are refused at once); call from the loop's thread."""
+        from waitress import wasyncore
+
+        wasyncore.dispatcher.close(self.server)  # not server.close(): its trigger still wakes the loop to write
+
+    def idle(self) -> bool:
+        tasks = self.server.task_dispatcher
+        return not tasks.active_count and not tasks.queue
+
+    def flushed(self) -> bool:
+        return all(not getattr(channel, "total_outbufs_len", 0) and not getattr(channel, "requests", None)
+                   for channel in list(self.server._map.values()))
+
+    def close(self, timeout: float = 1.0) -> None:
+        from waitress import wasyncore
+
+        self.server.task_dispatcher.shutdown(timeout=timeout)
+        wasyncore.close_all(self.server._map)
+
+
 def serve(app: App, settings: Settings, *, threads: int = 48,
-          ready: Callable[[], tuple[bool, dict[str, Any]]] | None = None) -> None:
+          ready: Callable[[], tuple[bool, dict[str, Any]]] | None = None,
+          stopping: threading.Event | None = None, grace: float = SHUTDOWN_GRACE) -> bool:
+    """Serve Slack until `stopping` is set; then take no new requests and give the work in flight up to `grace`
+    seconds to finish (replies posted). True when everything finished in time."""
+    stopping = stopping or threading.Event()
     if settings.slack_app_token:
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
+        return _serve_socket_mode(app, settings, ready=ready, stopping=stopping, grace=grace)
+    server = HttpServer(wsgi_app(app, signing_secret=settings.slack_signing_secret, ready=ready, stopping=stopping),
+                        port=settings.port, threads=threads)
+    logger.info("Slack: HTTP mode on port %s (/slack/events, /healthz, /readyz, /metrics)", server.port)
+    server.run(until=stopping.is_set)
 
-        logger.info("Slack: Socket Mode")
-        SocketModeHandler(app, settings.slack_app_token).start()
+    deadline = time.monotonic() + grace
+    logger.info("stopping: new requests refused, waiting up to %.0f s for the work in flight", grace)
+    server.stop_accepting()
+    finished: list[bool] = []
+
+    def finish() -> None:
+        # the acks being written first: after drain() closes the pools, a listener could not start
+        while not server.idle() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        finished.append(_drain(app, deadline))
+
+    drainer = threading.Thread(target=finish, name="drain", daemon=True)
+    drainer.start()
+    server.run(until=lambda: not drainer.is_alive() or time.monotonic() > deadline)
+    flush_by = time.monotonic() + 0.5
+    server.run(until=lambda: server.flushed() or time.monotonic() > flush_by)  # the last responses reach clients
+    server.close(timeout=max(0.1, deadline - time.monotonic()))
+    return bool(finished and finished[0])
+
+
+def _drain(app: App, deadline: float) -> bool:
+    from bot.app import drain
+
+    return drain(app, max(0.0, deadline - time.monotonic()))
+
+
+# Socket Mode envelope types, as the metrics name them
+_SOCKET_KINDS = {"slash_commands": "command", "events_api": "event", "interactive": "action"}
+
+
+def _serve_socket_mode(app: App, settings: Settings, *, ready: Callable[[], tuple[bool, dict[str, Any]]] | None,
+                       stopping: threading.Event, grace: float) -> bool:
+    """Slack over a WebSocket, plus /healthz, /readyz and /metrics on PORT so a container and a load balancer can
+    tell the truth. Slack unreachable or a bad app token is retried with backoff, never a crash loop."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    class MeasuredHandler(SocketModeHandler):
+        def handle(self, client: Any, req: Any) -> None:
+            started, kind = time.perf_counter(), _SOCKET_KINDS.get(req.type, "other")
+            try:
+                super().handle(client, req)
+            except Exception:
+                count_request(kind, "error")
+                count_error("slack_request_failed")
+                raise
+            count_request(kind, "retry" if (req.retry_attempt or 0) > 0 else "ok")
+            observe_ack(kind, time.perf_counter() - started)
+
+    handler = MeasuredHandler(app, settings.slack_app_token)
+
+    def connected() -> bool:
+        try:
+            return bool(handler.client.is_connected())
+        except Exception:  # noqa: BLE001 - a session half torn down is not connected
+            return False
+
+    def live() -> dict[str, Any]:
+        return {"ok": True, "slack": "connected" if connected() else "connecting"}
+
+    def ready_socket() -> tuple[bool, dict[str, Any]]:
+        ok, checks = ready() if ready else (True, {})
+        checks["slack"] = connected()  # no socket, no answers: not ready, though alive
+        return ok and checks["slack"], checks
+
+    health = HttpServer(wsgi_app(app, ready=ready_socket, live=live, stopping=stopping, slack_events=False),
+                        port=settings.port, threads=4)
+    health_stop = threading.Event()
+    health_thread = threading.Thread(target=health.run, kwargs={"until": health_stop.is_set}, name="health",
+                                     daemon=True)
+    health_thread.start()
+    logger.info("Slack: Socket Mode; health on port %s (/healthz, /readyz, /metrics)", health.port)
+    threading.Thread(target=_connect, args=(handler, stopping), name="socket-connect", daemon=True).start()
+    while not stopping.wait(0.5):
+        pass
+
+    deadline = time.monotonic() + grace
+    logger.info("stopping: Slack socket closing, waiting up to %.0f s for the work in flight", grace)
+    try:
+        handler.close()  # no new envelopes; those not acknowledged yet Slack delivers again
+    except Exception:  # noqa: BLE001 - a socket that never opened has little to close
+        logger.debug("closing the socket", exc_info=True)
+    drained = _drain(app, deadline)
+    health_stop.set()
+    health_thread.join(timeout=1)
+    health.close(timeout=0.5)
+    return drained
+
+
+def _connect(handler: Any, stopping: threading.Event) -> None:
+    """Open the Socket Mode connection, retrying with backoff (1 s to 60 s) until it opens or serve stops.
+    Once open, slack_sdk reconnects by itself."""
+    delay = 1.0
+    while not stopping.is_set():
+        try:
+            handler.client.connect_to_new_endpoint(force=True)  # a fresh URL each try: they are single-use
+        except Exception as exc:  # noqa: BLE001 - Slack down, a bad token: say so and try again
+            response = getattr(exc, "response", None)  # a SlackApiError names Slack's error: invalid_auth, …
+            reason = response.get("error") if response is not None else None
+            logger.warning("Slack Socket Mode: could not connect (%s); retrying in %.0f s",
+                           reason or f"{type(exc).__name__}: {str(exc)[:200]}", delay)
+            stopping.wait(delay)
+            delay = min(delay * 2, 60.0)
+            continue
+        if stopping.is_set():  # serve stopped while the socket was opening
+            handler.client.disconnect()
+        else:
+            logger.info("Slack: Socket Mode connected")
         return
-    import waitress
-
-    logger.info("Slack: HTTP mode on port %s (/slack/events, /healthz, /readyz)", settings.port)
-    waitress.serve(wsgi_app(app, signing_secret=settings.slack_signing_secret, ready=ready), host="0.0.0.0", port=settings.port, threads=threads, ident="revenue-bot",
-                   asyncore_use_poll=True)  # poll(): no 1,024 file-descriptor ceiling

@@ -1,16 +1,26 @@
-"""`python -m bot serve` as a container runs it: SIGTERM stops it at once and cleanly (exit 0), not after a
-10-second wait for SIGKILL (as PID 1, Python would otherwise ignore SIGTERM)."""
+"""`python -m bot serve` as a container runs it: SIGTERM stops it cleanly (exit 0) once the work in flight is done,
+within 10 s (as PID 1, Python would otherwise ignore SIGTERM); health answers on PORT in HTTP and Socket Mode."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from slack_mock import Call, SlackMock
+from slack_sdk.signature import SignatureVerifier
 
 
 def free_port() -> int:
@@ -19,19 +29,19 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def serve_env(tmp_path: Path, port: int) -> dict[str, str]:
+def serve_env(tmp_path: Path, port: int, **overrides: str) -> dict[str, str]:
     """HTTP mode on `port`, an empty store in tmp_path, Slack's Web API pointed at a closed port."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "OPENAI_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "OPENAI_", "LOG_"))}
     env.update({"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": "test-secret", "PORT": str(port),
                 "CHROMA_PATH": str(tmp_path / "chroma"), "KNOWLEDGE_PATH": str(tmp_path / "knowledge"),
-                "SLACK_API_URL": "http://127.0.0.1:9/"})
+                "SLACK_API_URL": "http://127.0.0.1:9/", **overrides})
     return env
 
 
-def start_serve(tmp_path: Path, port: int) -> subprocess.Popen[bytes]:
+def start_serve(tmp_path: Path, port: int, **env: str) -> subprocess.Popen[bytes]:
     """`python -m bot serve`, once its /healthz answers."""
-    process = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=serve_env(tmp_path, port), cwd=tmp_path,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=serve_env(tmp_path, port, **env),
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -102,3 +112,138 @@ def test_readiness_is_ok_once_the_knowledge_is_in_and_the_model_loaded(small_crm
     assert ok and checks["chunks"] > 0  # the stand-in embedding has nothing to load
     services.embeddings = LocalE5()  # a local model not loaded yet: not ready until warm-up loads it
     assert readiness(services) == (False, {"chunks": checks["chunks"], "store": True, "model": False})
+
+
+# ---------------------------------------------------------------- Socket Mode health, graceful stop
+
+APP_TOKEN = "xapp-1-A0TEST-1234567-0123456789abcdef"
+
+
+def get(port: int, path: str) -> tuple[int, dict[str, Any] | str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=3) as response:
+            status, text, kind = response.status, response.read().decode(), response.headers["Content-Type"]
+    except urllib.error.HTTPError as exc:
+        status, text, kind = exc.code, exc.read().decode(), exc.headers["Content-Type"]
+    return status, json.loads(text) if "json" in kind else text
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackMock]:
+    server = SlackMock()
+    server.thread = threading.Thread(target=server.server.serve_forever, kwargs={"poll_interval": 0.05},
+                                     daemon=True)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_socket_mode_answers_health_on_port_and_keeps_retrying_slack(tmp_path: Path, slack: SlackMock) -> None:
+    """Slack refuses the app token: the process stays up, says it is alive but not ready, and keeps trying."""
+    slack.replies["apps.connections.open"] = {"ok": False, "error": "invalid_auth"}
+    port = free_port()
+    process = start_serve(tmp_path, port, SLACK_APP_TOKEN=APP_TOKEN, SLACK_SIGNING_SECRET="", SLACK_API_URL=slack.url,
+                          LOG_FORMAT="json")
+    try:
+        assert get(port, "/healthz") == (200, {"ok": True, "slack": "connecting"})
+        status, body = get(port, "/readyz")
+        assert status == 503
+        assert isinstance(body, dict) and body["slack"] is False and body["store"] is False
+        status, text = get(port, "/metrics")
+        assert status == 200 and "revenue_bot_slack_requests_total" in str(text)
+        assert get(port, "/slack/events")[0] == 404  # events come over the socket, not HTTP
+        slack.wait_for("apps.connections.open", count=2, timeout=15)  # retried, not a crash
+        assert process.poll() is None
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+        assert time.monotonic() - started < 5
+    finally:
+        if process.poll() is None:
+            process.kill()
+    stderr = process.stderr.read().decode() if process.stderr else ""
+    records = [json.loads(line) for line in stderr.splitlines()]  # LOG_FORMAT=json: every line one object
+    assert any("could not connect (invalid_auth)" in r["message"] for r in records)
+    assert APP_TOKEN not in stderr
+
+
+def slow_users_info(slack: SlackMock, seconds: float) -> threading.Event:
+    """users.info (the guest check every command makes after its ack) answers after `seconds`; the event is set
+    when the first call arrives."""
+    arrived = threading.Event()
+    answer = slack.reply_for
+
+    def reply_for(call: Call) -> dict[str, Any]:
+        if call.method == "users.info":
+            arrived.set()
+            time.sleep(seconds)
+        return answer(call)
+
+    slack.reply_for = reply_for  # type: ignore[method-assign]
+    return arrived
+
+
+def send_ask(port: int, slack: SlackMock, question: str) -> str:
+    """A signed /ask over HTTP; returns the response_url path the reply goes to."""
+    path = f"/response/{time.monotonic_ns()}"
+    body = urlencode({"command": "/ask", "text": question, "user_id": "U1", "channel_id": "C1", "team_id": "T1",
+                      "response_url": slack.url.rstrip("/") + path, "trigger_id": "t"})
+    stamp = str(int(time.time()))
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/slack/events", data=body.encode(), method="POST",
+                                     headers={"Content-Type": "application/x-www-form-urlencoded",
+                                              "X-Slack-Request-Timestamp": stamp,
+                                              "X-Slack-Signature": SignatureVerifier("test-secret")
+                                              .generate_signature(timestamp=stamp, body=body)})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.status == 200
+    return path
+
+
+def refused(port: int) -> bool:
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).close()
+    except urllib.error.URLError as exc:
+        return isinstance(exc.reason, ConnectionRefusedError)
+    return False
+
+
+def test_sigterm_lets_the_answer_in_flight_reach_the_user_then_exits_0(tmp_path: Path, slack: SlackMock) -> None:
+    arrived = slow_users_info(slack, 3)
+    port = free_port()
+    process = start_serve(tmp_path, port, SLACK_API_URL=slack.url)
+    try:
+        path = send_ask(port, slack, "what changed on the Acme deal?")
+        assert arrived.wait(10)  # the work after the ack is running
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 2
+        while not refused(port) and time.monotonic() < deadline:  # new connections refused at once
+            time.sleep(0.05)
+        assert refused(port)
+        assert process.wait(timeout=10) == 0
+        assert time.monotonic() - started < 10
+    finally:
+        if process.poll() is None:
+            process.kill()
+    replies = slack.find(path)
+    assert len(replies) == 1 and "knowledge base" in replies[0].body["text"]  # the answer, not an error
+    assert "stopped: the work in flight finished" in process.stderr.read().decode()  # type: ignore[union-attr]
+
+
+def test_sigterm_never_waits_past_10_s_for_work_that_will_not_finish(tmp_path: Path, slack: SlackMock) -> None:
+    arrived = slow_users_info(slack, 30)
+    port = free_port()
+    process = start_serve(tmp_path, port, SLACK_API_URL=slack.url)
+    try:
+        send_ask(port, slack, "what changed on the Acme deal?")
+        assert arrived.wait(10)
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=12) == 0
+        assert time.monotonic() - started < 10  # before a container runtime's SIGKILL
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert "with work still running" in process.stderr.read().decode()  # type: ignore[union-attr]
