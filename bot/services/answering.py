@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.knowledge.accounts import Account
+from bot.knowledge.accounts import Account, AccountResolver, fold
 from bot.knowledge.lexical import FILLER, LexicalIndex, key_terms, language_of, tokens
 from bot.knowledge.retrieval import Gathered, Hit, Retriever
-from bot.llm import FALLBACK_NOTE, Model, ModelUnavailable
+from bot.llm import FALLBACK_NOTE, Model, ModelUnavailable, Rejected, Session
 from bot.services.proof import NUMBER, RESULT
 
 MAX_SOURCES = 4
@@ -245,23 +245,114 @@ def format_sources(hits: Sequence[Hit]) -> str:
     return "\n".join(blocks)
 
 
-_CITATION = re.compile(r"\[(\d+)\]")
+# -- checking what a model wrote: one checker for answers, brief summaries, drafts and campaigns
+
+_CITATION = re.compile(r"\s?\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 
 
-def _model_answer(model: Model, question: str, hits: Sequence[Hit], history: Sequence[Turn]) -> tuple[str, bool]:
+def citations(text: str) -> list[int]:
+    """The source numbers a text cites, in order: [2], [2][3] and [2, 3] alike."""
+    return [int(n) for group in _CITATION.findall(text) for n in re.split(r"\s*[,;]\s*", group)]
+
+
+def strip_citations(text: str) -> str:
+    """The text without its [n] markers (outreach copy carries its sources beside it, not inside it)."""
+    return _CITATION.sub("", text)
+
+
+def _words(text: str) -> list[tuple[str, bool]]:
+    """Each word folded as account names are, and whether it was typed with a capital."""
+    found = []
+    for raw in re.findall(r"[^\W_]+", text.replace("&", " and ")):
+        for part in fold(raw).split():
+            found.append((part, raw[:1].isupper()))
+    return found
+
+
+class AccountNames:
+    """Finds the accounts a text names in full, as a name (capitalised): "Acme" but not "acme", nor one word of a
+    longer name. Indexed by first word, so a large CRM costs a look-up per word, not a scan per account."""
+
+    def __init__(self, accounts: Sequence[Account]):
+        self._by_first: dict[str, list[tuple[Account, list[str]]]] = {}
+        for account in accounts:
+            core = account.core.split()
+            if core:
+                self._by_first.setdefault(core[0], []).append((account, core))
+
+    def named_in(self, text: str) -> list[Account]:
+        words = _words(text)
+        folded = [word for word, _ in words]
+        found: list[Account] = []
+        for start, (word, capital) in enumerate(words):
+            if not capital:
+                continue
+            for account, core in self._by_first.get(word, ()):
+                if account not in found and folded[start:start + len(core)] == core:
+                    found.append(account)
+        return found
+
+    def backs(self, hit: Hit, account: Account) -> bool:
+        """A source is about an account when it is that account's record or names it."""
+        return hit.metadata.get("account_id") == account.id or account in self.named_in(hit.text)
+
+
+def _claims(text: str) -> list[str]:
+    return [sentence for line in text.splitlines() for sentence in sentences(line)]
+
+
+def check_sources(text: str, sources: Sequence[Hit], *, resolver: AccountResolver | None = None,
+                  account_id: str | None = None, require: bool = True) -> list[int]:
+    """The source numbers a model's text cites; `Rejected` when the text must not be shown:
+
+    - it cites a number that was not given ("[99]"), or nothing when `require`;
+    - (with a resolver) a sentence about the asked account cites another account's record without naming that
+      account: the other account's facts would read as the asked one's;
+    - a sentence names a known account that none of its sources is about: cited CRM records of another
+      account, or, for another account than the asked one, no source at all (uncited text is checked against
+      every source given).
+    Sales content has no account: citing it in a sentence about the account is what it is for.
+    """
+    cited = citations(text)
+    if any(not 1 <= number <= len(sources) for number in cited):
+        raise Rejected("reply without valid citations")
+    if require and not cited:
+        raise Rejected("reply without valid citations")
+    if resolver is None:
+        return cited
+    names = AccountNames(resolver.accounts)
+    for claim in _claims(text):
+        used = [sources[number - 1] for number in citations(claim)]
+        named = names.named_in(strip_citations(claim))
+        records = [hit for hit in used if hit.metadata.get("account_id")]
+        for hit in records:
+            owner = str(hit.metadata.get("account_id"))
+            if account_id and owner != account_id and owner not in {a.id for a in named}:
+                raise Rejected("reply gives another account's record as this account's")
+        for account in named:
+            if account.id == account_id and not records:
+                continue  # the asked account, with sales content or nothing cited: advice, not a record
+            pool = used or sources
+            if not any(names.backs(hit, account) for hit in (records or pool)):
+                raise Rejected("reply names an account that its sources are not about")
+    return cited
+
+
+def _model_answer(session: Session, question: str, hits: Sequence[Hit], history: Sequence[Turn], *,
+                  resolver: AccountResolver, account_id: str | None) -> tuple[str, bool]:
     """(text, grounded) from the model; ModelUnavailable when its reply cannot be trusted."""
-    text = model.complete("answer", question=question, sources=format_sources(hits),
-                          history="\n".join(f"- {turn.question}" for turn in history) or "(none)")
-    plain = text.lower().replace("’", "'").replace("‘", "'").strip(" .!*_\"")
-    if plain.startswith("i don't know") or plain.startswith("i do not know"):
-        return IDK, False
-    cited = {int(n) for n in _CITATION.findall(text)}
-    if not cited or not cited <= set(range(1, len(hits) + 1)):
-        raise ModelUnavailable("reply without valid citations")
-    return text, True
+    def accept(text: str) -> tuple[str, bool]:
+        plain = text.lower().replace("’", "'").replace("‘", "'").strip(" .!*_\"")
+        if plain.startswith("i don't know") or plain.startswith("i do not know"):
+            return IDK, False
+        check_sources(text, hits, resolver=resolver, account_id=account_id)
+        return text, True
+
+    return session.complete("answer", accept=accept, question=question, sources=format_sources(hits),
+                            history="\n".join(f"- {turn.question}" for turn in history) or "(none)")
 
 
-def condense_with(model: Model | None, question: str, history: Sequence[Turn]) -> tuple[str, str | None]:
+def condense_with(model: Model | Session | None, question: str, history: Sequence[Turn]) -> tuple[str, str | None]:
     if not history or model is None:
         return condense(question, history), None
     try:
@@ -293,6 +384,8 @@ def answer_question(
     question = question.strip()
     if not question:
         return Answer(question, "Ask me a question about an account or our sales content.")
+    # one deadline for the whole answer, condensing included; at most a condense and an answer call
+    session = model.session(calls=2) if model is not None else None
     turns = _turns(history)
     language = language_of(question)
     carried = account or carried_account(retriever, question, turns)
@@ -301,7 +394,7 @@ def answer_question(
     elif retriever.resolver.mentioned_in(question) and model is None:
         query, note = question, None  # it names its own account: the earlier turn's words would mislead
     else:
-        query, note = condense_with(model, question, turns)
+        query, note = condense_with(session, question, turns)
     gathered = retriever.gather(query, account=carried)
     weights = _weights(gathered.index, query, language)
     candidates = gathered.hits[:k]
@@ -317,9 +410,9 @@ def answer_question(
     about = carried.id if carried else (gathered.account_id or _about(chosen))
     if not grounded:
         return Answer(question, _dont_know(language, gathered), account_id=about)
-    if model is not None and note is None:
+    if session is not None and note is None:
         try:
-            text, ok = _model_answer(model, query, chosen, turns)
+            text, ok = _model_answer(session, query, chosen, turns, resolver=retriever.resolver, account_id=about)
             if not ok:
                 text = _dont_know(language, gathered)
             return Answer(question, text, chosen if ok else [], grounded=ok, engine="model", account_id=about)

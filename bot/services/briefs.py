@@ -14,8 +14,9 @@ from bot.knowledge.crm import age_in_days
 from bot.knowledge.records import format_amount
 from bot.knowledge.retrieval import Hit, Retriever
 from bot.knowledge.titles import TitleInfo
-from bot.llm import FALLBACK_NOTE, Model, ModelUnavailable
+from bot.llm import FALLBACK_NOTE, Model, ModelUnavailable, Session
 from bot.profile import Persona, SellerProfile, join_words, phrase_pattern
+from bot.services.answering import check_sources
 from bot.services.context import Context
 from bot.services.relationship import Relationship, deal_state, read_relationship
 from bot.services.signals import Trigger, find_triggers
@@ -277,6 +278,7 @@ def compose_summary(account: dict[str, Any], open_deals: list[dict[str, Any]], a
 
 
 def build_brief(retriever: Retriever, account: Account, ctx: Context, *, model: Model | None = None) -> Brief:
+    session = model.session(calls=1) if model is not None else None  # the deadline counts from the command's start
     profile = ctx.profile
     by_type = retriever.account_records_by_type(account.id)
     records = [hit for hits in by_type.values() for hit in hits]
@@ -322,17 +324,24 @@ def build_brief(retriever: Retriever, account: Account, ctx: Context, *, model: 
     hits = account_hits + [h for h in records if h.ref in cited_refs and h not in account_hits]
     brief = Brief(account_record, summary, opportunities, activities, committee, gaps, flagged, steps, triggers,
                   relationship, ctx.today.as_dict(), profile.engagement.window_days, hits)
-    if model is not None:
-        _summarise_with_model(brief, model)
+    if session is not None:
+        _summarise_with_model(brief, session, retriever, account)
     return brief
 
 
-def _summarise_with_model(brief: Brief, model: Model) -> None:
-    """The model may rewrite the summary from numbered facts; the structured parts stay exact."""
+def _summarise_with_model(brief: Brief, session: Session, retriever: Retriever, account: Account) -> None:
+    """The model may rewrite the summary from numbered facts; the structured parts stay exact. A summary that
+    cites a fact not given, cites nothing, or gives another account's facts is not used."""
     facts = [f"[{n}] {hit.text}" for n, hit in enumerate(brief.hits, start=1)]
     facts += [f"- {gap}" for gap in brief.coverage_gaps]
+
+    def accept(text: str) -> str:
+        check_sources(text, brief.hits, resolver=retriever.resolver, account_id=account.id)
+        return text
+
     try:
-        text = model.complete("brief_summary", account=str(brief.account.get("name")), facts="\n".join(facts))
+        text = session.complete("brief_summary", accept=accept, account=str(brief.account.get("name")),
+                                facts="\n".join(facts))
     except ModelUnavailable as exc:
         brief.note = FALLBACK_NOTE.format(reason=exc)
         return

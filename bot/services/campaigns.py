@@ -2,6 +2,8 @@
 
 Each touch is grounded in one piece of the content library (persona messaging, a case study in the
 industry, the business-case guide) and cites it. Email, LinkedIn and call alternate over ~3 weeks.
+With a model, the whole sequence is rewritten in one call (never one call per touch), and each touch's
+citations are checked before it is used.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ from typing import Any
 
 from bot.knowledge.lexical import key_terms as terms
 from bot.knowledge.retrieval import Hit, Retriever
-from bot.llm import FALLBACK_NOTE, Model, ModelUnavailable
+from bot.llm import FALLBACK_NOTE, Model, ModelUnavailable, Rejected, Session
 from bot.profile import Persona, join_words
-from bot.services.answering import delimit
+from bot.services.answering import check_sources, delimit, format_sources, strip_citations
 from bot.services.context import Context
 from bot.services.drafts import parse_email, pushy_phrases
 from bot.services.proof import NUMBER, Proof, find_proof, fits_persona
@@ -189,6 +191,8 @@ def build_campaign(retriever: Retriever, ctx: Context, *, persona: str, industry
                    theme: str | None = None, touches: int = 4, model: Model | None = None) -> Campaign:
     if not 1 <= touches <= 12:
         raise ValueError("--touches must be between 1 and 12")
+    # one model call for the whole sequence, under one deadline counted from the command's start
+    session = model.session(calls=1) if model is not None else None
     profile = ctx.profile
     info = profile.titles.read(persona)
     target = profile.persona_named(persona) or profile.persona_for(info.function, industry=industry)
@@ -227,8 +231,8 @@ def build_campaign(retriever: Retriever, ctx: Context, *, persona: str, industry
         hits = [h for h in (persona_hit, proof.hit if proof else None) if h is not None]
         result.touches.append(Touch(day, channel, subject, body, hits))
     result.checks = campaign_checks(result, ctx)
-    if model is not None:
-        _rewrite_with_model(result, model, ctx)
+    if session is not None:
+        _rewrite_with_model(result, session, ctx, retriever)
     return result
 
 
@@ -249,25 +253,54 @@ def campaign_checks(campaign: Campaign, ctx: Context) -> dict[str, object]:
             "passed": not problems, "problems": problems}
 
 
-def _rewrite_with_model(campaign: Campaign, model: Model, ctx: Context) -> None:
-    """The model may rewrite each touch from the same material; any failure keeps the composed text."""
-    rewritten = []
+_TOUCH = re.compile(r"^[ \t*#]*TOUCH\s+(\d+)\b[ \t*:.]*$", re.IGNORECASE | re.MULTILINE)
+
+
+def parse_touches(text: str, count: int) -> list[tuple[str, str]]:
+    """(subject, body) of each touch in a reply of TOUCH n / SUBJECT / BODY blocks; all of them, in order."""
+    parts = _TOUCH.split(text)
+    if len(parts) == 1 and count == 1:
+        return [parse_email(text)]
+    numbers = [int(n) for n in parts[1::2]]
+    if numbers != list(range(1, count + 1)):
+        raise Rejected(f"reply does not hold touches 1 to {count} in order")
+    return [parse_email(block) for block in parts[2::2]]
+
+
+def _rewrite_with_model(campaign: Campaign, session: Session, ctx: Context, retriever: Retriever) -> None:
+    """The model rewrites the whole sequence in one call, from the same numbered material. A reply that cites a
+    source not given, a touch that cites nothing, or a company the sources do not name keeps the composed
+    sequence, and so does any failure; a pushy one too."""
+    sources: list[Hit] = []
+    for touch in campaign.touches:
+        sources += [hit for hit in touch.hits if hit not in sources]
+    plan = []
     for step, touch in enumerate(campaign.touches, start=1):
-        material = "\n".join(f'<source title="{delimit(str(h.metadata.get("title")))}">\n{delimit(h.text)}\n</source>'
-                             for h in touch.hits)
-        material += f"\nDraft to improve:\n{touch.subject}\n{touch.body}"
-        try:
-            subject, body = parse_email(model.complete(
-                "campaign", persona=campaign.persona, industry=campaign.industry or "any", theme=campaign.theme,
-                channel=touch.channel, day=str(touch.day), step=str(step), material=material))
-        except ModelUnavailable as exc:
-            campaign.note = FALLBACK_NOTE.format(reason=exc)
-            return
-        if pushy_phrases(body, ctx):
-            campaign.note = "The model's sequence did not pass the checks; the composed sequence is shown."
-            return
-        rewritten.append((subject, body))
-    for touch, (subject, body) in zip(campaign.touches, rewritten):
-        touch.subject, touch.body = subject, body
+        uses = "".join(f"[{sources.index(hit) + 1}]" for hit in touch.hits) or "none"
+        plan.append(f"Touch {step}: {touch.channel}, day {touch.day}; sources {uses}\n"
+                    f"SUBJECT: {touch.subject}\nBODY:\n{delimit(touch.body)}")
+
+    def accept(text: str) -> list[tuple[str, str, list[Hit]]]:
+        written = []
+        for touch, (subject, body) in zip(campaign.touches, parse_touches(text, len(campaign.touches))):
+            cited = check_sources(f"{subject}\n{body}", sources, resolver=retriever.resolver,
+                                  require=bool(touch.hits))
+            hits = [sources[number - 1] for number in dict.fromkeys(cited)] or touch.hits
+            written.append((strip_citations(subject), strip_citations(body), hits))
+        return written
+
+    try:
+        rewritten = session.complete(
+            "campaign", accept=accept, persona=campaign.persona, industry=campaign.industry or "any",
+            theme=campaign.theme, count=str(len(campaign.touches)), sources=format_sources(sources) or "(none)",
+            plan="\n\n".join(plan))
+    except ModelUnavailable as exc:
+        campaign.note = FALLBACK_NOTE.format(reason=exc)
+        return
+    if any(pushy_phrases(body, ctx) for _, body, _ in rewritten):
+        campaign.note = "The model's sequence did not pass the checks; the composed sequence is shown."
+        return
+    for touch, (subject, body, hits) in zip(campaign.touches, rewritten):
+        touch.subject, touch.body, touch.hits = subject, body, hits
     campaign.engine = "model"
     campaign.checks = campaign_checks(campaign, ctx)

@@ -16,8 +16,9 @@ from typing import Any
 
 from bot.knowledge.accounts import Account, fold
 from bot.knowledge.retrieval import Hit, Retriever
-from bot.llm import FALLBACK_NOTE, Model, ModelUnavailable
+from bot.llm import FALLBACK_NOTE, Model, ModelUnavailable, Rejected, Session
 from bot.profile import Persona, SellerProfile
+from bot.services.answering import check_sources, strip_citations
 from bot.services.briefs import (
     Member,
     build_committee,
@@ -257,6 +258,8 @@ def compose_draft(*, account: dict[str, Any], target: Target, trigger: Trigger |
 
 def draft_outreach(retriever: Retriever, account: Account, ctx: Context, *, contact: str | None = None,
                    persona: str | None = None, model: Model | None = None) -> Draft:
+    # one deadline for the draft and its one regeneration, counted from the command's start
+    session = model.session(calls=2) if model is not None else None
     profile = ctx.profile
     by_type = retriever.account_records_by_type(account.id)
     account_hits = by_type.get("account", [])
@@ -284,10 +287,11 @@ def draft_outreach(retriever: Retriever, account: Account, ctx: Context, *, cont
     checks = check_draft(body, ctx, senior_target=target.senior, trigger=trigger, proof=proof,
                          relationship=relationship)
     draft = Draft(target.as_dict(), subject, body, rationale, checks, hits)
-    if not checks["passed"] and model is None:
+    if not checks["passed"] and session is None:
         draft.note = "Flagged: " + "; ".join(failed_checks(checks)) + "."
-    if model is not None:
-        _draft_with_model(draft, model, account_record, target, trigger, proof, relationship, target_persona, ctx)
+    if session is not None:
+        _draft_with_model(draft, session, account_record, target, trigger, proof, relationship, target_persona, ctx,
+                          retriever=retriever, account_id=account.id)
     return draft
 
 
@@ -325,14 +329,22 @@ def _rationale(target: Target, trigger: Trigger | None, proof: Proof | None, rel
 def parse_email(text: str) -> tuple[str, str]:
     match = re.search(r"SUBJECT:\s*(.+?)\s*\n+\s*BODY:\s*\n?(.*)", text, re.DOTALL | re.IGNORECASE)
     if not match:
-        raise ModelUnavailable("reply not in the SUBJECT/BODY format")
+        raise Rejected("reply not in the SUBJECT/BODY format")
     return match.group(1).strip(), match.group(2).strip()
 
 
-def _draft_with_model(draft: Draft, model: Model, account: dict[str, Any], target: Target,
+def _draft_with_model(draft: Draft, session: Session, account: dict[str, Any], target: Target,
                       trigger: Trigger | None, proof: Proof | None, relationship: Relationship,
-                      persona: Persona | None, ctx: Context) -> None:
-    """The model writes; the same checks judge it; one retry with the failures named, then flag."""
+                      persona: Persona | None, ctx: Context, *, retriever: Retriever, account_id: str) -> None:
+    """The model writes; the same checks judge it; one retry with the failures named, then flag. A reply that
+    cites a source not given or names another account the material is not about is not used at all."""
+    def accept(text: str) -> tuple[str, str]:
+        subject, body = parse_email(text)
+        # an email carries no [n]: the sources go beside it; a wrong one still means the model made it up
+        check_sources(f"{subject}\n{body}", draft.hits, resolver=retriever.resolver, account_id=account_id,
+                      require=False)
+        return strip_citations(subject), strip_citations(body)
+
     values = {
         "recipient": f"{target.name or 'the ' + target.title} — {target.title} at {account.get('name')}",
         "account_situation": f"{account.get('name')}: {account.get('industry') or ''}, {account.get('country') or ''}; "
@@ -346,7 +358,7 @@ def _draft_with_model(draft: Draft, model: Model, account: dict[str, Any], targe
     feedback = ""
     for attempt in (1, 2):
         try:
-            subject, body = parse_email(model.complete("draft", feedback=feedback or "none", **values))
+            subject, body = session.complete("draft", accept=accept, feedback=feedback or "none", **values)
         except ModelUnavailable as exc:
             draft.note = FALLBACK_NOTE.format(reason=exc)
             return
