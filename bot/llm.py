@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
+from bot.observability import count_fallback
 from bot.prompts import Prompt, load_prompts
 from bot.settings import Settings
 
@@ -154,7 +155,8 @@ class Session:
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _unavailable(self, prompt: str, reason: str, *, rejected: bool = False) -> ModelUnavailable:
-        """Every fallback to the composer passes here (wire a metrics counter on `reason` here)."""
+        """Every fallback to the composer passes here: logged and counted (metric: fallbacks by reason)."""
+        count_fallback("rejected" if rejected else reason)
         if rejected:
             logger.warning("model reply for %s rejected: %s", prompt, reason)
         else:

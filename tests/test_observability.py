@@ -216,3 +216,37 @@ def test_answer_latency_fallbacks_and_errors_are_exposed(server: str) -> None:
     assert value(after, "revenue_bot_errors_total", kind="listener") == \
         value(before, "revenue_bot_errors_total", kind="listener") + 1
     assert metrics().registry is not __import__("prometheus_client").REGISTRY  # its own registry
+
+
+def test_real_answers_and_a_model_fallback_are_counted(sample, mock) -> None:
+    from fake_openai import fake_model
+    from slack_helpers import new_ts, visible_text
+
+    from bot.observability import render_metrics
+
+    def samples() -> dict:
+        text = render_metrics()[0].decode()
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(text) for s in family.samples}
+
+    # a model whose reply cites a source it was never given: rejected, the composer answers
+    model, _ = fake_model("The renewal is signed [99].")
+    harness = Harness(sample, mock, services=sample.build_services(model=model))
+    before = samples()
+    _, path = harness.command("/leads", "Brightwater Health")
+    harness.mock.wait_for(path, timeout=TIMEOUT)
+    _, path = harness.command("/ask", "what is the next step on the Acme deal?")
+    (answer,) = harness.mock.wait_for(path, timeout=TIMEOUT)
+    assert "[99]" not in visible_text(answer.body)
+    ts = new_ts()
+    harness.event("app_mention", {"ts": ts, "event_ts": ts})
+    harness.mock.wait_for("chat.postMessage", timeout=TIMEOUT)
+    after = samples()
+
+    def grew(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert grew("revenue_bot_answer_seconds_count", command="triage") == 1  # /leads is counted as triage
+    assert grew("revenue_bot_answer_seconds_count", command="ask") == 1
+    assert grew("revenue_bot_answer_seconds_count", command="mention") == 1
+    assert grew("revenue_bot_fallbacks_total", reason="rejected") >= 1

@@ -16,10 +16,14 @@ from bot.knowledge.store import StoreUnavailable
 from bot.listeners.actions import reviewable_blocks
 from bot.listeners.conversation import STORE_DOWN
 from bot.listeners.guard import Guard
+from bot.observability import answer_timer, count_error
 
 logger = logging.getLogger(__name__)
 FAILED = "Sorry — something went wrong while working on that. The team has the details in the logs."
 
+
+
+METRIC_NAMES = {"leads": "triage"}  # answer-latency series are named after the work, not the slash command
 
 
 def register(app: Any, *, services: Any, guard: Guard, work: Any, ledger: Any) -> None:
@@ -40,15 +44,18 @@ def register(app: Any, *, services: Any, guard: Guard, work: Any, ledger: Any) -
             respond(text=refusal, blocks=build_refusal_blocks(refusal), response_type="ephemeral")
             return
         try:
-            result = run_command(services, name, text)
+            with answer_timer(METRIC_NAMES.get(name, name)):
+                result = run_command(services, name, text)
         except CommandError as exc:
             respond(text=escape(str(exc)), response_type="ephemeral")
             return
         except StoreUnavailable:
+            count_error("store_unavailable")
             logger.warning("/%s: the store is not answering", name)
             respond(text=STORE_DOWN, response_type="ephemeral")
             return
         except Exception:
+            count_error("command")
             logger.exception("/%s failed", name)
             respond(text=FAILED, response_type="ephemeral")
             return

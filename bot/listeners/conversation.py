@@ -9,6 +9,7 @@ from typing import Any
 from bot.blocks import build_answer_blocks, build_refusal_blocks
 from bot.formatting import escape, truncate
 from bot.knowledge.store import StoreUnavailable
+from bot.observability import answer_timer, count_error
 from bot.services.answering import Turn, answer_question
 
 logger = logging.getLogger(__name__)
@@ -86,13 +87,16 @@ def reply(*, services: Any, guard: Any, client: Any, event: dict[str, Any], say:
                                                   include_all_metadata=True).get("messages") or []
             history = history_of(list(reversed(recent)), before_ts=event.get("ts", ""),
                                  bot_user_id=context.get("bot_user_id"))
-        answer = answer_question(question, retriever=services.retriever, history=history or [],
-                                 model=services.model)
+        with answer_timer("dm" if str(channel).startswith("D") else "mention"):
+            answer = answer_question(question, retriever=services.retriever, history=history or [],
+                                     model=services.model)
     except StoreUnavailable:
+        count_error("store_unavailable")
         logger.warning("answering in %s: the store is not answering", channel)
         say(text=STORE_DOWN, thread_ts=thread_ts)
         return
     except Exception:
+        count_error("answer")
         logger.exception("answering failed in %s", channel)
         say(text=SORRY, thread_ts=thread_ts)
         return
