@@ -363,11 +363,13 @@ def test_mention_with_a_broadcast_is_not_echoed_raw(harness) -> None:
 
 
 @pytest.mark.parametrize("command, text", [("/brief", "Acme"), ("/ask", "what is the next step on the Acme deal?")])
-def test_a_signed_command_without_a_user_is_refused_without_crm_data(harness, command, text) -> None:
-    response, path = harness.command(command, text, user="")
+@pytest.mark.parametrize("missing", ["user", "channel"])
+def test_a_signed_command_without_a_user_or_channel_is_refused_without_crm_data(harness, command, text,
+                                                                                  missing) -> None:
+    response, path = harness.command(command, text, **{missing: ""})
     assert response.status == 200
     (call,) = harness.mock.wait_for(path, timeout=TIMEOUT)
-    assert "can't tell who is asking" in call.body["text"]
+    assert ("can't tell who is asking" if missing == "user" else "can't tell where") in call.body["text"]
     assert "Acme Corporation" not in json.dumps(call.body)
     time.sleep(0.2)
     assert_no_crm_data(harness)

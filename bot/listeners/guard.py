@@ -18,6 +18,7 @@ SHARED = ("Sorry — I don't share account or CRM information in channels shared
 NOT_ALLOWED_USER = "Sorry — this assistant isn't enabled for your account. Ask your Slack admin for access."
 NOT_ALLOWED_CHANNEL = "Sorry — this assistant isn't enabled in this channel. Try a direct message."
 NO_USER = "Sorry — I can't tell who is asking, so I won't show CRM data here."
+NO_CHANNEL = "Sorry — I can't tell where this conversation is, so I won't show CRM data here."
 UNVERIFIED = ("Sorry — I can't confirm this conversation isn't shared with another organisation (I may not be "
               "a member of it), so I won't show CRM data here. Invite me, or ask me in a direct message.")
 CACHE_SECONDS = 600
@@ -66,6 +67,8 @@ class Guard:
                 ext_shared: bool | None = None) -> str | None:
         if not user_id:
             return NO_USER  # nobody to check for guest access: CRM data is never sent to an unknown person
+        if not channel_id:
+            return NO_CHANNEL  # nowhere to check for a shared channel
         if self.allowed_users and user_id not in self.allowed_users:
             return NOT_ALLOWED_USER
         if self.allowed_channels and channel_id and not channel_id.startswith("D") \
