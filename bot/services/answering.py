@@ -270,7 +270,7 @@ def _words(text: str) -> list[tuple[str, bool]]:
 
 
 class AccountNames:
-    """Finds the accounts a text names in full, as a name (capitalised): "Acme" but not "acme", nor one word of a
+    """Finds the accounts a text names in full, as a name (capitalised): "Northwind" but not "northwind", nor one word of a
     longer name. Indexed by first word, so a large CRM costs a look-up per word, not a scan per account."""
 
     def __init__(self, accounts: Sequence[Account]):
