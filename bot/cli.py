@@ -117,7 +117,7 @@ def main(argv: Sequence[str] | None = None, *, settings: Settings | None = None,
     except UsageError as exc:
         _fail(args, stdout, str(exc), **exc.extra)
         return BAD_INPUT
-    except (ProfileError, WordingError, PromptError) as exc:  # a file the team edits: one line, no trace
+    except (ProfileError, WordingError, PromptError, SettingsError) as exc:  # a file or setting to fix: one line
         _fail(args, stdout, str(exc))
         return BAD_INPUT
     except StoreError as exc:
