@@ -25,7 +25,7 @@ logger = logging.getLogger("bot")
 OK, FAILURE, BAD_INPUT = 0, 1, 2
 # settings whose values never appear in a log line, whoever logs them
 SECRET_SETTINGS = ("slack_bot_token", "slack_signing_secret", "slack_app_token", "openai_api_key", "hubspot_token",
-                   "salesforce_password", "salesforce_security_token")
+                   "salesforce_password", "salesforce_security_token", "salesforce_session_id")
 
 
 class UsageError(Exception):

@@ -48,6 +48,21 @@ class Settings(BaseSettings):
     openai_model: str = "gpt-4o-mini"
     openai_timeout: float = Field(default=20.0, gt=0, le=300)  # seconds per model call, then fall back
 
+    # live CRM sync (python -m bot sync, and SYNC_INTERVAL inside serve)
+    hubspot_token: str | None = None  # a private app's access token
+    hubspot_api_url: str = "https://api.hubapi.com"
+    salesforce_username: str | None = None
+    salesforce_password: str | None = None
+    salesforce_security_token: str | None = None
+    salesforce_domain: str = "login"  # login | test | a My Domain
+    salesforce_instance_url: str | None = None
+    salesforce_session_id: str | None = None  # instead of username/password: a session id with the instance URL
+    sync_interval: int = Field(default=0, ge=0)  # seconds between scheduled syncs in serve; 0: off ("15m", "1h")
+
+    # proactive messages: the weekly digest (cron: minute hour day-of-month month day-of-week) and alerts
+    digest_cron: str | None = None
+    alert_channel: str | None = None
+
     knowledge_path: Path = Path("knowledge")
     as_of: date | None = None  # the date "today" means when the seller profile does not say
     # kept as plain strings: pydantic-settings would otherwise expect JSON for a list
@@ -66,9 +81,31 @@ class Settings(BaseSettings):
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
 
+    @field_validator("sync_interval", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        """Seconds, or a number with a unit: "90s", "15m", "1h", "1d"; blank is off."""
+        if isinstance(value, str):
+            text = value.strip().lower()
+            if not text:
+                return 0
+            unit = {"s": 1, "m": 60, "h": 3600, "d": 86400}.get(text[-1])
+            if unit and text[:-1].strip().isdigit():
+                return int(text[:-1]) * unit
+        return value
+
+    @field_validator("digest_cron", mode="before")
+    @classmethod
+    def _cron(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip() and len(value.split()) != 5:
+            raise ValueError("expected five fields: minute hour day-of-month month day-of-week, e.g. '0 8 * * MON'")
+        return value
+
     @field_validator(
         "slack_bot_token", "slack_signing_secret", "slack_app_token", "chroma_host",
-        "openai_api_key", "openai_base_url", "as_of", mode="before",
+        "openai_api_key", "openai_base_url", "as_of", "hubspot_token", "salesforce_username", "salesforce_password",
+        "salesforce_security_token", "salesforce_instance_url", "salesforce_session_id", "digest_cron",
+        "alert_channel", mode="before",
     )
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
