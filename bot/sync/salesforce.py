@@ -75,9 +75,10 @@ class SObject:
 OBJECTS: tuple[SObject, ...] = (
     SObject("User", "owner", ("Id", "Name", "Email", "IsActive"), scope="UserType = 'Standard'"),
     SObject("Account", "account", ("Id", "Name", "Industry", "NumberOfEmployees", "AnnualRevenue", "BillingCountry",
-                                   "BillingCity", "Website", "OwnerId", "Owner"), reads=("Owner.Name",)),
+                                   "BillingCity", "Website", "OwnerId")),
     SObject("Contact", "contact", ("Id", "AccountId", "FirstName", "LastName", "Title", "Email", "Department",
                                    "OwnerId")),
+    # a deal shows its owner's name, as an opportunities export does; accounts point at the owner by id
     SObject("Opportunity", "opportunity", ("Id", "AccountId", "Name", "StageName", "Amount", "CloseDate", "NextStep",
                                            "Probability", "OwnerId", "Owner"), reads=("Owner.Name",)),
     SObject("Lead", "lead", ("Id", "FirstName", "LastName", "Title", "Company", "Email", "LeadSource", "Country",
@@ -585,3 +586,8 @@ def _transport(instance_url: str | None, session: requests.Session | None) -> re
                                     "for a local stand-in)")
             session.mount(f"https://{parts.netloc}", _PlainHttp())
     return session
+
+
+def from_settings(settings: Settings) -> SalesforceConnector:
+    """The connector the sync runner builds from SALESFORCE_* (bot.sync.runner.connector_for)."""
+    return SalesforceConnector.from_settings(settings)
