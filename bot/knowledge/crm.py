@@ -6,19 +6,22 @@ of the contract; a file's role comes from its name, else from its header.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
 import json
 import re
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from typing import TextIO
 
 from bot.knowledge.documents import LoadError
-from bot.knowledge.encoding import encoding_note, read_text_file
+from bot.knowledge.encoding import decode, encoding_note, read_text_file
 
 ROLES = ("account", "contact", "opportunity", "activity", "lead")
 
@@ -149,7 +152,7 @@ def iter_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, object] | 
     """Yield (line, row, error) for CSV, JSON (array, {"records"|"results"|"data": [...]}) or JSON Lines."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        yield from _iter_csv(text)
+        yield from _iter_csv(io.StringIO(text, newline=""), _sniff_delimiter(text[:4096]))
     elif suffix == ".jsonl":
         for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
@@ -167,39 +170,120 @@ def iter_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, object] | 
         yield from _iter_json_array(text)
 
 
-def _iter_csv(text: str) -> Iterator[tuple[int, dict[str, object] | None, str | None]]:
+def _sniff_delimiter(sample: str) -> str:
     # Only the delimiter is sniffed: the sniffer's guess about quoting rests on the first few KB
     # and would break doubled quotes ("") further down. Quoting stays RFC 4180.
     try:
-        delimiter = csv.Sniffer().sniff(text[:4096], delimiters=",;\t|").delimiter
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
     except csv.Error:
-        delimiter = ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        return ","
+
+
+# A quoted field longer than this many lines is taken for a quote that was never closed.
+MAX_QUOTED_LINES = 1000
+
+
+class _RecordTooLong(Exception):
+    pass
+
+
+class _Lines:
+    """The physical lines of a CSV, numbered as an editor shows them. The lines of the record being read are
+    kept, so that when a quote turns out never to have been closed they can be given back and read again."""
+
+    def __init__(self, lines: Iterable[str]):
+        self._source = iter(lines)
+        self._given_back: deque[tuple[int, str]] = deque()
+        self.last = 0
+        self.record: list[tuple[int, str]] = []
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        if self._given_back:
+            number, line = self._given_back.popleft()
+        else:
+            line = next(self._source)
+            self.last += 1
+            number = self.last
+        self.record.append((number, line))
+        if len(self.record) > MAX_QUOTED_LINES + 1:
+            raise _RecordTooLong
+        return line
+
+    def give_back(self, lines: list[tuple[int, str]]) -> None:
+        self._given_back.extendleft(reversed(lines))
+
+
+def _iter_csv(lines: Iterable[str], delimiter: str) -> Iterator[tuple[int, dict[str, object] | None, str | None]]:
+    source = _Lines(lines)
+    reader = csv.reader(source, delimiter=delimiter)
     try:
         headers = next(reader)
     except StopIteration:
         return
-    except csv.Error as exc:
-        yield 1, None, f"unreadable header: {exc}"
+    except (csv.Error, _RecordTooLong) as exc:
+        yield 1, None, f"unreadable header: {str(exc) or 'a quoted field is never closed'}"
         return
     headers = [h.strip().lstrip("\ufeff") for h in headers]
-    start = reader.line_num + 1
+    width = len(headers)
     while True:
+        source.record = []
         try:
             values = next(reader)
         except StopIteration:
             return
-        except csv.Error as exc:
-            yield start, None, f"malformed CSV: {exc}"
-            start = reader.line_num + 1
+        except (csv.Error, _RecordTooLong) as exc:
+            # the reader gave up inside a record (a field past the size limit, a NUL byte, a quote never closed)
+            yield _unreadable(source, delimiter, width, str(exc) or f"a quoted field runs over {MAX_QUOTED_LINES} lines")
             continue
-        line, start = start, reader.line_num + 1
+        taken = source.record
+        line = taken[0][0]
+        if len(taken) > 1 and _swallowed_rows(taken[1:], delimiter, width):
+            yield line, None, _unclosed_quote(taken)
+            source.give_back(taken[1:])
+            continue
         if not any(v.strip() for v in values):
             continue
-        if len(values) != len(headers):
-            yield line, None, f"expected {len(headers)} columns, found {len(values)}"
+        if len(values) != width:
+            span = f" (one quoted field runs from line {line} to line {taken[-1][0]})" if len(taken) > 1 else ""
+            yield line, None, f"expected {width} columns, found {len(values)}{span}"
             continue
         yield line, dict(zip(headers, values)), None
+
+
+def _unreadable(source: _Lines, delimiter: str, width: int, reason: str) -> tuple[int, None, str]:
+    taken = source.record
+    line = taken[0][0] if taken else source.last
+    if len(taken) > 1 and _swallowed_rows(taken[1:], delimiter, width):
+        source.give_back(taken[1:])
+        return line, None, _unclosed_quote(taken)
+    if len(taken) > 1:  # one long quoted note that is not made of rows: nothing below it is lost but these lines
+        return line, None, f"malformed CSV: {reason}; lines {line} to {taken[-1][0]} skipped"
+    return line, None, f"malformed CSV: {reason}"
+
+
+def _unclosed_quote(taken: list[tuple[int, str]]) -> str:
+    return (f"unclosed quote: a field on this line opens a quote that is never closed (it ran over the next "
+            f"{len(taken) - 1} line(s)); this row is skipped and the rows below it are read on their own")
+
+
+def _swallowed_rows(lines: list[tuple[int, str]], delimiter: str, width: int) -> bool:
+    """Whether the lines a quoted field ran over are rows of their own: a quote left open on the line above.
+
+    A line reads as a row when it alone holds the header's number of fields. An open quote swallows whole
+    rows up to the next quote, so nearly all of its lines read as rows; a real multi-line note may hold such
+    a line by chance, never most of them (its closing line holds only the fields from the note on).
+    """
+    rows = filled = 0
+    for _, line in lines:
+        if not line.strip():
+            continue
+        filled += 1
+        if len(next(csv.reader([line], delimiter=delimiter), [])) == width:
+            rows += 1
+    return rows * 2 > filled
 
 
 def _iter_json_array(text: str) -> Iterator[tuple[int, dict[str, object] | None, str | None]]:
@@ -341,7 +425,7 @@ HUBSPOT_STAGES = {
 StageCheck = Callable[[str], bool]
 
 
-def uses_decimal_comma(rows: list[dict[str, object]], mapping: dict[str, str]) -> bool:
+def uses_decimal_comma(rows: Iterable[dict[str, object]], mapping: dict[str, str]) -> bool:
     """Whether a file writes its numbers the European way, judged from all its number fields at once."""
     columns = [header for header, canonical in mapping.items() if canonical in _NUMBER_FIELDS]
     return any(_DECIMAL_COMMA.search(_clean(row.get(column))) for row in rows for column in columns)
@@ -408,47 +492,132 @@ class CrmFile:
     errors: list[LoadError] = field(default_factory=list)
 
 
+RecordItem = tuple[int, dict[str, object] | None, list[LoadError]]
+
+
+class CrmExport:
+    """One CRM export, read a row at a time so that a file of any size is never held whole.
+
+    Opening it reads the header (a CSV) or the document (JSON, which is parsed whole) to learn the file's
+    role and the mapping of its headers. `records()` reads the rows again on each call.
+    """
+
+    def __init__(self, path: Path, source: str, *, role: str | None = None,
+                 known_stage: StageCheck | None = None):
+        self.path, self.source, self.known_stage = path, source, known_stage
+        self.errors: list[LoadError] = []  # about the file as a whole
+        self._rows: list[tuple[int, dict[str, object] | None, str | None]] | None = None
+        self._decimal_comma: bool | None = None
+        self.role: str | None = None
+        self.mapping: dict[str, str] = {}
+        self.readable = True
+        self._encoding = ("utf-8", "strict")
+        self._delimiter = ","
+        headers: list[str] = []
+        try:
+            if path.suffix.lower() == ".csv":
+                self._encoding, name = open_csv_encoding(path)
+                with self._open() as handle:
+                    self._delimiter = _sniff_delimiter(handle.read(4096))
+                with self._open() as handle:
+                    header = next(iter(csv.reader(handle, delimiter=self._delimiter)), [])
+                headers = list(dict.fromkeys(h.strip().lstrip("\ufeff") for h in header))
+            else:
+                text, name = read_text_file(path)
+                self._rows = list(iter_rows(path, text))
+                headers = list(dict.fromkeys(key for _, row, _ in self._rows if row for key in row))
+        except OSError as exc:
+            self.readable = False
+            self.errors.append(LoadError(source, None, f"cannot read file: {exc.strerror}"))
+            return
+        except csv.Error:
+            headers = []  # an unreadable header row is reported by the first pass over the rows
+        note = encoding_note(name)
+        if note:
+            self.errors.append(LoadError(source, None, note))
+        self.role = role or detect_role(path, headers)
+        if self.role is None:
+            self.errors.append(LoadError(source, 1, "cannot tell which CRM records this file holds (name or header)"))
+        self.mapping = map_headers(self.role, headers) if self.role else {}
+
+    def _open(self) -> TextIO:
+        codec, errors = self._encoding
+        return self.path.open(encoding=codec, errors=errors, newline="")
+
+    def rows(self) -> Iterator[tuple[int, dict[str, object] | None, str | None]]:
+        """(line, raw row or None, error) in file order."""
+        if self._rows is not None:
+            yield from self._rows
+            return
+        with self._open() as handle:
+            yield from _iter_csv(handle, self._delimiter)
+
+    @property
+    def decimal_comma(self) -> bool:
+        """Whether the file writes numbers the European way: a pass over the rows, once."""
+        if self._decimal_comma is None:
+            self._decimal_comma = uses_decimal_comma((row for _, row, _ in self.rows() if row), self.mapping)
+        return self._decimal_comma
+
+    def records(self) -> Iterator[RecordItem]:
+        """(line, canonical record or None, problems with their line) for every row, in file order."""
+        if not self.readable or self.role is None:
+            return
+        role, decimal_comma = self.role, self.decimal_comma
+        for line, row, error in self.rows():
+            if error or row is None:
+                yield line, None, [LoadError(self.source, line, error or "unreadable row")]
+                continue
+            try:
+                record, problems = to_record(role, row, self.mapping, known_stage=self.known_stage,
+                                             decimal_comma=decimal_comma)
+            except ValueError as exc:
+                yield line, None, [LoadError(self.source, line, str(exc))]
+                continue
+            if "id" not in record:
+                record["id"] = f"{role}-{_short_hash(json.dumps(record, sort_keys=True))}"
+            yield line, record, [LoadError(self.source, line, problem) for problem in problems]
+
+
 def read_crm_file(path: Path, source: str, *, role: str | None = None,
                   known_stage: StageCheck | None = None) -> CrmFile:
-    """Parse one export; bad rows become errors with their line, the rest load.
+    """Parse one export whole; bad rows become errors with their line, the rest load.
 
     `role` forces the record type (a triage export named `export.csv` holds leads).
     """
-    try:
-        text, encoding = read_text_file(path)
-    except OSError as exc:
-        return CrmFile(None, errors=[LoadError(source, None, f"cannot read file: {exc.strerror}")])
-    rows = list(iter_rows(path, text))
-    note = encoding_note(encoding)
-    headers: list[str] = []
-    for _, row, _ in rows:
-        if row:
-            for key in row:
-                if key not in headers:
-                    headers.append(key)
-    role = role or detect_role(path, headers)
-    result = CrmFile(role)
-    if note:
-        result.errors.append(LoadError(source, None, note))
-    if role is None:
-        result.errors.append(LoadError(source, 1, "cannot tell which CRM records this file holds (name or header)"))
-        return result
-    mapping = map_headers(role, headers)
-    decimal_comma = uses_decimal_comma([row for _, row, _ in rows if row], mapping)
-    for line, row, error in rows:
-        if error or row is None:
-            result.errors.append(LoadError(source, line, error or "unreadable row"))
-            continue
-        try:
-            record, problems = to_record(role, row, mapping, known_stage=known_stage, decimal_comma=decimal_comma)
-        except ValueError as exc:
-            result.errors.append(LoadError(source, line, str(exc)))
-            continue
-        result.errors.extend(LoadError(source, line, problem) for problem in problems)
-        if "id" not in record:
-            record["id"] = f"{role}-{_short_hash(json.dumps(record, sort_keys=True))}"
-        result.records.append((line, record))
+    export = CrmExport(path, source, role=role, known_stage=known_stage)
+    result = CrmFile(export.role, errors=list(export.errors))
+    for line, record, problems in export.records():
+        result.errors.extend(problems)
+        if record is not None:
+            result.records.append((line, record))
     return result
+
+
+_UTF16 = ("utf-16", "utf-16-le", "utf-16-be")
+
+
+def open_csv_encoding(path: Path) -> tuple[tuple[str, str], str]:
+    """((codec, errors) to open the file with, encoding name): what `encoding.decode` would decide for the
+    whole file, found by streaming it rather than loading it."""
+    with path.open("rb") as handle:
+        head = handle.read(4000)
+        if head.startswith(b"\xef\xbb\xbf"):
+            return ("utf-8-sig", "replace"), "utf-8"
+        _, name = decode(head)
+        if name in _UTF16:  # a BOM or NUL bytes: decided from the first bytes, as decode does
+            return (name, "replace"), name
+        for codec in ("utf-8", "cp1252"):  # the first that reads every byte, else latin-1 (which reads anything)
+            handle.seek(0)
+            decoder = codecs.getincrementaldecoder(codec)()
+            try:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    decoder.decode(block)
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                continue
+            return (codec, "strict"), codec
+    return ("latin-1", "strict"), "latin-1"
 
 
 def _short_hash(text: str) -> str:

@@ -5,17 +5,21 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from array import array
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
+import numpy as np
+
 from bot.knowledge.content import CONTENT_SUFFIXES, load_content_file
-from bot.knowledge.crm import CrmFile, read_crm_file
-from bot.knowledge.documents import Chunk, LoadError
+from bot.knowledge.crm import CrmExport, CrmFile
+from bot.knowledge.documents import Chunk, LoadError, chunk_id
 from bot.knowledge.embeddings import NamedEmbeddings
 from bot.knowledge.records import Directory, crm_chunks
 from bot.knowledge.store import KnowledgeStore
-from bot.knowledge.titles import DEFAULT_READER
+from bot.knowledge.titles import DEFAULT_READER, TitleReader
 from bot.profile import SellerProfile
 
 logger = logging.getLogger(__name__)
@@ -23,7 +27,17 @@ logger = logging.getLogger(__name__)
 # Bump when loaders or chunking change, so the next ingest re-embeds everything once.
 PIPELINE_VERSION = "9"
 CRM_SUFFIXES = {".csv", ".json", ".jsonl"}
-EMBED_BATCH = 1024
+# Chunks embedded and written together: memory stays flat whatever the size of a file, and a run that is
+# stopped keeps every batch written before it (the next run embeds only the rest).
+EMBED_BATCH = 2000
+# Records held at once while a big export is linked and chunked.
+RECORD_BATCH = 5000
+# Records whose account links are fingerprinted together (fixed: a file's digest must not depend on batch sizes).
+FINGERPRINT_BATCH = 20000
+# The roles whose records make up the directory every other record is linked through (those Directory.add keeps).
+DIRECTORY_ROLES = ("account", "contact", "opportunity")
+# Files that cannot be parsed are reported with their name, never allowed to stop the run.
+_UNREADABLE = (RecursionError, ValueError, TypeError, UnicodeError, OSError)
 
 Progress = Callable[[int], None]
 
@@ -46,11 +60,16 @@ class IngestReport:
 
 @dataclass
 class _Pending:
+    """A new or changed source: its chunks are produced lazily, a batch at a time."""
+
     source: str
     digest: str
-    chunks: list[Chunk]
-    errors: list[LoadError]
     is_new: bool
+    count: int
+    chunks: Callable[[], Iterator[Chunk]]
+    errors: list[LoadError]  # complete once `chunks()` is exhausted
+    written: _Written = field(default_factory=lambda: _Written())
+    failed: bool = False
 
 
 def discover(paths: Sequence[Path]) -> tuple[list[Path], list[LoadError]]:
@@ -102,8 +121,15 @@ def ingest(
     root: Path,
     progress: Callable[[int, int], Progress] | None = None,
     profile: SellerProfile | None = None,
+    batch_size: int = EMBED_BATCH,
 ) -> IngestReport:
-    """The seller profile says how to read roles in documents and which deal stages exist."""
+    """The seller profile says how to read roles in documents and which deal stages exist.
+
+    CRM exports are streamed: a file is read a row at a time, and its chunks are embedded and written
+    `batch_size` at a time, so memory does not grow with the file. A source is marked done in the manifest
+    only once all of its chunks are written; a run that was stopped is finished by the next one, which finds
+    the chunks already written by their ids and embeds only the rest.
+    """
     report = IngestReport()
     titles = profile.titles if profile else DEFAULT_READER
     known_stage = profile.stage_known if profile else None
@@ -112,67 +138,132 @@ def ingest(
     report.errors.extend(missing)
     keyed = {source_key(f, root): f for f in files}
     states = store.source_states()
+    errors: dict[str, list[LoadError]] = {}  # per source, reported in file order at the end
 
     vanished = _vanished(states, paths, root, keyed)
 
     # CRM files first: the account/contact directory links every other record to its account.
     # What is stored stands in for CRM files not read this run, minus files being re-read or gone.
-    parsed: dict[str, CrmFile] = {}
-    keyed_failed: set[str] = set()
+    exports: dict[str, CrmExport] = {}
     directory = _directory_from_store(store, skip=set(keyed) | set(vanished))
     for source, path in keyed.items():
         if path.suffix.lower() in CRM_SUFFIXES:
             try:
-                parsed[source] = read_crm_file(path, source, known_stage=known_stage)
-            except (RecursionError, ValueError, TypeError, UnicodeError, OSError) as exc:
+                export = CrmExport(path, source, known_stage=known_stage)
+                if export.role in DIRECTORY_ROLES:
+                    for _, record, _ in export.records():
+                        if record is not None:
+                            directory.add(record)
+            except _UNREADABLE as exc:
                 # one unreadable file is reported with its name; every other file still loads
-                report.errors.append(LoadError(source, None, f"could not be read ({type(exc).__name__}: {exc})"))
-                keyed_failed.add(source)
+                errors[source] = [_unreadable(source, exc)]
                 continue
-            if not parsed[source].records and not parsed[source].errors:
-                report.errors.append(LoadError(source, None, "no records in this file (a header only?)"))
-            for _, record in parsed[source].records:
-                directory.add(record)
+            exports[source] = export
 
     pending: list[_Pending] = []
     for source, path in keyed.items():
-        if source in keyed_failed:
+        if source in errors:
             continue
-        shown = directory.fingerprint_for([r for _, r in parsed[source].records]) if source in parsed else ""
+        crm = exports.get(source)
+        try:
+            shown, count = _fingerprint(crm, directory) if crm else ("", 0)
+        except _UNREADABLE as exc:
+            errors[source] = [_unreadable(source, exc)]
+            continue
         digest = _digest(path, shown, rules)
         state = states.get(source)
+        is_new = state is None or not state.digest  # never stored whole (a run stopped while adding it)
         if state and state.digest == digest:
             report.unchanged += 1
-            report.errors.extend(state.errors)  # still worth telling: the file was not fixed
+            errors[source] = list(state.errors)  # still worth telling: the file was not fixed
             continue
-        if source in parsed:
-            crm = parsed[source]
-            try:
-                chunks, dangling = crm_chunks(crm, source, directory, titles=titles)
-            except (RecursionError, ValueError, TypeError) as exc:
-                report.errors.append(LoadError(source, None, f"could not be read ({type(exc).__name__}: {exc})"))
-                continue
-            errors = sorted([*crm.errors, *dangling], key=lambda e: e.line or 0)
+        if crm is not None:
+            found: list[LoadError] = []
+            item = _Pending(source, digest, is_new, count, _crm_chunk_stream(crm, directory, titles, found), found)
         else:
             try:
                 loaded = load_content_file(path, source)
-            except (RecursionError, ValueError, TypeError, UnicodeError, OSError) as exc:
-                report.errors.append(LoadError(source, None, f"could not be read ({type(exc).__name__}: {exc})"))
+            except _UNREADABLE as exc:
+                errors[source] = [_unreadable(source, exc)]
                 continue
-            chunks, errors = loaded.chunks, loaded.errors
-        report.errors.extend(errors)
-        pending.append(_Pending(source, digest, chunks, errors, is_new=state is None))
+            item = _Pending(source, digest, is_new, len(loaded.chunks), partial(iter, loaded.chunks), loaded.errors)
+        errors[source] = item.errors
+        pending.append(item)
 
     for source in vanished:
         store.forget_source(source)
         report.removed += 1
 
-    _embed_and_store(store, embeddings, pending, progress)
+    _embed_and_store(store, embeddings, pending, progress, batch_size)
     for item in pending:
+        if item.failed:
+            continue
         report.added += item.is_new
         report.updated += not item.is_new
-        report.chunks += len(item.chunks)
+        report.chunks += len(item.written)
+    report.errors.extend(error for source in keyed for error in errors.get(source, ()))
     return report
+
+
+def _unreadable(source: str, exc: BaseException) -> LoadError:
+    return LoadError(source, None, f"could not be read ({type(exc).__name__}: {exc})")
+
+
+def _fingerprint(export: CrmExport, directory: Directory) -> tuple[str, int]:
+    """What a file's records show of other records (see `Directory.fingerprint_for`), and how many records it
+    holds, from one pass that never holds more than FINGERPRINT_BATCH records."""
+    parts: list[str] = []
+    batch: list[dict[str, object]] = []
+    count = 0
+    for _, record, _ in export.records():
+        if record is None:
+            continue
+        batch.append(record)
+        count += 1
+        if len(batch) == FINGERPRINT_BATCH:
+            parts.append(directory.fingerprint_for(batch))
+            batch = []
+    if batch or not parts:
+        parts.append(directory.fingerprint_for(batch))
+    # a file of one batch keeps the digest it always had; a bigger one chains its batches
+    return (parts[0] if len(parts) == 1 else hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]), count
+
+
+def _crm_chunk_stream(export: CrmExport, directory: Directory, titles: TitleReader,
+                      errors: list[LoadError]) -> Callable[[], Iterator[Chunk]]:
+    """The export's chunks, a batch of records at a time, with the ids `crm_chunks` gives the whole file;
+    the file's problems (rows, broken links) are gathered into `errors` on the way, in line order at the end."""
+
+    def stream() -> Iterator[Chunk]:
+        errors.clear()
+        found: list[LoadError] = list(export.errors)
+        ordinal = 0
+        batch: list[tuple[int, dict[str, object]]] = []
+
+        def chunks_of(records: list[tuple[int, dict[str, object]]]) -> list[Chunk]:
+            chunks, dangling = crm_chunks(CrmFile(export.role, records=records), export.source, directory,
+                                          titles=titles)
+            found.extend(dangling)
+            # crm_chunks numbers from 0 within the batch: give each chunk its ordinal in the whole file
+            return [Chunk(chunk_id(export.source, ordinal + i, c.text), c.text, c.metadata)
+                    for i, c in enumerate(chunks)]
+
+        for line, record, problems in export.records():
+            found.extend(problems)
+            if record is not None:
+                batch.append((line, record))
+            if len(batch) == RECORD_BATCH:
+                yield from chunks_of(batch)
+                ordinal += len(batch)
+                batch = []
+        if batch:
+            yield from chunks_of(batch)
+            ordinal += len(batch)
+        if not ordinal and not found:
+            found.append(LoadError(export.source, None, "no records in this file (a header only?)"))
+        errors.extend(sorted(found, key=lambda e: e.line or 0))
+
+    return stream
 
 
 def _digest(path: Path, fingerprint: str, rules: str) -> str:
@@ -200,10 +291,37 @@ def _vanished(states: Mapping[str, object], paths: Sequence[Path], root: Path, p
 def _directory_from_store(store: KnowledgeStore, *, skip: set[str]) -> Directory:
     """Accounts, contacts and deals already ingested, for runs over a single file."""
     directory = Directory()
-    for _, _, meta in store.get({"$and": [{"kind": "crm"}, {"type": {"$in": ["account", "contact", "opportunity"]}}]}):
-        if meta.get("source") not in skip:
+    where = {"$and": [{"kind": "crm"}, {"type": {"$in": list(DIRECTORY_ROLES)}}]}
+    for _, _, meta in store.scan(where, include=["metadatas"]):
+        if meta and meta.get("source") not in skip:
             directory.add(json.loads(str(meta["data"])))
     return directory
+
+
+class _Written(Container[str]):
+    """The ids of a source's chunks written this run, in 8 bytes each (866k ids as a set of str: about 100 MB)."""
+
+    def __init__(self) -> None:
+        self._hashes = array("Q")
+        self._sorted: np.ndarray | None = None
+
+    @staticmethod
+    def _hash(chunk_id: str) -> int:
+        return int.from_bytes(hashlib.blake2b(chunk_id.encode(), digest_size=8).digest(), "little")
+
+    def add(self, chunk_id: str) -> None:
+        self._hashes.append(self._hash(chunk_id))
+        self._sorted = None
+
+    def __len__(self) -> int:
+        return len(self._hashes)
+
+    def __contains__(self, chunk_id: object) -> bool:
+        if self._sorted is None:
+            self._sorted = np.unique(np.frombuffer(self._hashes, dtype=np.uint64))
+        wanted = np.uint64(self._hash(str(chunk_id)))
+        at = int(np.searchsorted(self._sorted, wanted))
+        return at < len(self._sorted) and self._sorted[at] == wanted
 
 
 def _embed_and_store(
@@ -211,42 +329,62 @@ def _embed_and_store(
     embeddings: NamedEmbeddings,
     pending: list[_Pending],
     progress: Callable[[int, int], Progress] | None,
+    batch_size: int,
 ) -> None:
-    """Embed every changed chunk in large batches, then replace each source.
+    """Embed and write the chunks of every changed source `batch_size` at a time, then close each source.
 
-    A changed file usually differs in a few rows: vectors of chunks whose text is unchanged are
-    reused from the store, so appending ten activities re-embeds ten texts, not the whole export.
+    Small files share a batch, a big one spans many. A chunk already stored with the same id (so the same
+    text) is not embedded again: that is how a stopped run resumes. A changed file usually differs in a few
+    rows: a chunk whose text the source already holds reuses its vector, so appending ten activities embeds
+    ten texts, not the whole export. A source is closed (its chunks that are no longer in the file removed,
+    then its manifest entry written) only after its last chunk is written.
     """
-    total = sum(len(p.chunks) for p in pending)
+    total = sum(p.count for p in pending)
     advance = progress(total, len(pending)) if progress and total else None
-    queue: list[_Pending] = []
-    buffered: list[Chunk] = []
-    known: dict[str, list[float]] = {}
+    batch: list[Chunk] = []
+    streamed: list[_Pending] = []  # every chunk of these is in `batch` or already written
     for item in pending:
-        if not item.is_new:
-            known.update(store.vectors_by_text(item.source))
-        store.chunks.delete(where={"source": item.source})
-        buffered.extend(item.chunks)
-        queue.append(item)
-        if len(buffered) >= EMBED_BATCH:
-            _flush(store, embeddings, buffered, known, advance)
-            _commit_sources(store, queue)
-            buffered, queue, known = [], [], {}
-    if buffered:
-        _flush(store, embeddings, buffered, known, advance)
-    _commit_sources(store, queue)
+        if item.is_new:
+            # an entry that marks nothing complete (no digest): if this run stops, the chunks it wrote still
+            # belong to a known source, finished by the next run or removed with the file
+            store.record_source(item.source, "", 0, [])
+        chunks = item.chunks()
+        while True:
+            try:
+                chunk = next(chunks)
+            except StopIteration:
+                streamed.append(item)
+                break
+            except _UNREADABLE as exc:  # the file changed or vanished under us: the next run reads it again
+                item.failed = True
+                item.errors[:] = [_unreadable(item.source, exc)]
+                break
+            item.written.add(chunk.id)
+            batch.append(chunk)
+            if len(batch) >= batch_size:
+                _write_batch(store, embeddings, batch, advance)
+                batch = []
+                _close_sources(store, streamed)
+                streamed = []
+    if batch:
+        _write_batch(store, embeddings, batch, advance)
+    _close_sources(store, streamed)
 
 
-def _flush(store: KnowledgeStore, embeddings: NamedEmbeddings, chunks: list[Chunk],
-           known: dict[str, list[float]], advance: Progress | None) -> None:
-    todo = sorted({c.text for c in chunks if c.text not in known})
-    fresh = dict(zip(todo, embeddings.embed_documents(todo)))
-    store.add(chunks, [known.get(c.text) or fresh[c.text] for c in chunks])
+def _write_batch(store: KnowledgeStore, embeddings: NamedEmbeddings, chunks: list[Chunk],
+                 advance: Progress | None) -> None:
+    current, known = store.known_vectors(chunks)
+    todo = [c for c in chunks if c.id not in current]
+    texts = sorted({c.text for c in todo if c.text not in known})
+    if texts:
+        known.update(zip(texts, embeddings.embed_documents(texts)))
+    store.add(todo, [known[c.text] for c in todo])
     if advance:
         advance(len(chunks))
 
 
-def _commit_sources(store: KnowledgeStore, queue: list[_Pending]) -> None:
-    # The manifest is written last: an interrupted run re-ingests the file next time.
-    for item in queue:
-        store.record_source(item.source, item.digest, len(item.chunks), item.errors)
+def _close_sources(store: KnowledgeStore, items: list[_Pending]) -> None:
+    # The manifest is written last: a run stopped before this point reads the file again next time.
+    for item in items:
+        store.remove_stale(item.source, keep=item.written)
+        store.record_source(item.source, item.digest, len(item.written), item.errors)

@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,10 @@ from bot.knowledge.documents import Chunk, LoadError
 from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+# Rows read back per Chroma `get`: its memory for one call grows with the rows returned (tens of KB a row with
+# metadata), so ingest reads a big source in pages and its peak does not depend on the size of a file.
+READ_PAGE = 1000
 
 
 class StoreError(RuntimeError):
@@ -236,27 +240,100 @@ class KnowledgeStore:
     # -- chunks
 
     def replace_source(self, source: str, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> None:
-        self.chunks.delete(where={"source": source})
         self.add(chunks, vectors)
+        self.remove_stale(source, keep={c.id for c in chunks})
 
     def add(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> None:
-        batch = max(1, min(5000, int(self.client.get_max_batch_size())))
+        batch = self._write_batch()
         for start in range(0, len(chunks), batch):
             part = chunks[start:start + batch]
             self.chunks.upsert(
                 ids=[c.id for c in part],
                 documents=[c.text for c in part],
-                metadatas=[c.metadata for c in part],
+                metadatas=[_stored_metadata(c) for c in part],
                 embeddings=[list(v) for v in vectors[start:start + batch]],
             )
 
-    def vectors_by_text(self, source: str) -> dict[str, list[float]]:
-        """Existing vectors of one source keyed by chunk text, for reuse when the file changes."""
-        got = self.chunks.get(where={"source": source}, include=["documents", "embeddings"])
-        embeddings = got.get("embeddings")
-        if embeddings is None:
-            return {}
-        return {text: list(vector) for text, vector in zip(got["documents"] or [], embeddings)}
+    def known_vectors(self, chunks: Sequence[Chunk]) -> tuple[set[str], dict[str, list[float]]]:
+        """What the store already holds of these chunks: the ids stored exactly as given (nothing to write),
+        and vectors by text for the others whose text it holds under the same id or in the same source (a
+        changed file keeps most of its rows; a stopped run left some chunks written). Bounded by `chunks`."""
+        current: set[str] = set()
+        known: dict[str, list[float]] = {}
+        for start in range(0, len(chunks), READ_PAGE):
+            part = {c.id: c for c in chunks[start:start + READ_PAGE]}
+            got = self.chunks.get(ids=list(part), include=["documents", "metadatas", "embeddings"])
+            embeddings = got.get("embeddings")
+            for index, chunk_id in enumerate(got["ids"]):
+                chunk = part[chunk_id]
+                if got["documents"][index] != chunk.text or embeddings is None:
+                    continue
+                if got["metadatas"][index] == _stored_metadata(chunk):
+                    current.add(chunk_id)
+                else:
+                    known[chunk.text] = [float(x) for x in embeddings[index]]
+        missing: dict[str, set[str]] = {}
+        for chunk in chunks:
+            if chunk.id not in current and chunk.text not in known:
+                missing.setdefault(str(chunk.metadata.get("source", "")), set()).add(chunk.text)
+        for source, texts in missing.items():
+            known.update(self.vectors_by_text(source, texts))
+        return current, known
+
+    def vectors_by_text(self, source: str, texts: Iterable[str]) -> dict[str, list[float]]:
+        """Vectors the source already holds for these texts, for reuse when its file changes."""
+        wanted = {_text_hash(text): text for text in texts}
+        found: dict[str, list[float]] = {}
+        hashes = sorted(wanted)
+        for start in range(0, len(hashes), READ_PAGE):
+            got = self.chunks.get(
+                where={"$and": [{"source": source}, {"text_hash": {"$in": hashes[start:start + READ_PAGE]}}]},
+                include=["documents", "embeddings"],
+            )
+            embeddings = got.get("embeddings")
+            if embeddings is None:
+                continue
+            for text, vector in zip(got["documents"] or [], embeddings):
+                if wanted.get(_text_hash(text)) == text:
+                    found[text] = [float(x) for x in vector]
+        return found
+
+    def remove_stale(self, source: str, *, keep: Container[str]) -> int:
+        """Delete the source's chunks whose ids are not in `keep` (rows gone from the file); how many.
+
+        Deleted a batch at a time as the source is paged through, so a file whose every row changed does not
+        gather all its old ids at once."""
+        removed = offset = 0
+        page = min(READ_PAGE * 5, self._write_batch())  # ids only: cheap to read
+        stale: list[str] = []
+        while True:
+            ids = self.chunks.get(where={"source": source}, include=[], limit=page, offset=offset)["ids"]
+            stale.extend(chunk_id for chunk_id in ids if chunk_id not in keep)
+            offset += len(ids)
+            if stale and (len(stale) >= page or len(ids) < page):
+                self.chunks.delete(ids=stale)
+                offset -= len(stale)  # what followed the deleted chunks moved up by as many places
+                removed += len(stale)
+                stale = []
+            if len(ids) < page:
+                return removed
+
+    def scan(self, where: dict[str, Any], *, include: Sequence[str] = ("documents", "metadatas"),
+             page: int = READ_PAGE) -> Iterator[tuple[str, str | None, dict[str, Any] | None]]:
+        """(id, text, metadata) of the matching chunks, READ_PAGE at a time."""
+        offset = 0
+        while True:
+            got = self.chunks.get(where=where, include=list(include), limit=page, offset=offset)
+            ids = got["ids"]
+            texts = got.get("documents") or [None] * len(ids)
+            metadatas = got.get("metadatas") or [None] * len(ids)
+            yield from zip(ids, texts, metadatas)
+            if len(ids) < page:
+                return
+            offset += page
+
+    def _write_batch(self) -> int:
+        return max(1, min(5000, int(self.client.get_max_batch_size())))
 
     def count(self) -> int:
         try:
@@ -275,6 +352,15 @@ class KnowledgeStore:
     def get(self, where: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
         result = self.chunks.get(where=where, include=["documents", "metadatas"])
         return list(zip(result["ids"], result["documents"], result["metadatas"]))
+
+
+def _text_hash(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def _stored_metadata(chunk: Chunk) -> dict[str, Any]:
+    """A chunk's metadata as written: with the hash of its text, so a vector can be found again by text."""
+    return {**chunk.metadata, "text_hash": _text_hash(chunk.text)}
 
 
 def open_store(settings: Settings, *, embedding_model: str, client: Any = None) -> KnowledgeStore:
