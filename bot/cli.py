@@ -49,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", type=Path, help="files or folders (default: KNOWLEDGE_PATH)")
     p.add_argument("--rebuild", action="store_true", help="drop the store and embed everything again")
 
+    p = command("sync", "pull what changed in the CRM since the last sync (HubSpot, Salesforce)")
+    p.add_argument("system", nargs="?", choices=("hubspot", "salesforce"),
+                   help="one CRM (default: every configured one)")
+    p.add_argument("--full", action="store_true",
+                   help="read everything again and remove what the CRM no longer has (the checkpoint is kept)")
+
     p = command("ask", "a grounded answer with citations")
     p.add_argument("question")
     p.add_argument("--account", help="the account the question is about")
@@ -187,6 +193,56 @@ def _progress_bar(total: int, files: int) -> Callable[[int], None]:
     return advance
 
 
+def cmd_sync(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: TextIO) -> int:
+    from bot.sync.feed import SyncReport
+    from bot.sync.runner import NOT_CONFIGURED, SyncBusy, configured_systems, missing_settings, sync_now
+
+    configured = configured_systems(services.settings)
+    if args.system and args.system not in configured:
+        raise UsageError(missing_settings(args.system))
+    systems = [args.system] if args.system else configured
+    if not systems:
+        raise UsageError(NOT_CONFIGURED)
+    reports = []
+    for system in systems:
+        try:
+            reports.append(sync_now(services, system, full=args.full))
+        except SyncBusy as exc:
+            busy = SyncReport(system)
+            busy.failure = str(exc)
+            reports.append(busy)
+    failed = [r for r in reports if r.failure]
+    if args.json:
+        payload = reports[0].as_dict() if len(reports) == 1 else _combined_sync(reports)
+        if failed:
+            payload["error"] = "; ".join(f"{r.source}: {r.failure}" for r in failed)
+        _emit(stdout, payload)
+    for report in reports:
+        if not args.json:
+            relinked = f" ({report.relinked} records re-linked)" if report.relinked else ""
+            print(f"{report.source}: {report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
+                  f"{report.removed} removed{relinked}.", file=stdout)
+            if report.errors:
+                print(f"{len(report.errors)} problem(s), the rest synced:", file=stdout)
+                for error in report.errors:
+                    where = f"{error['object']} {error['id']}" if error["id"] else error["object"]
+                    print(f"  {where}: {error['error']}", file=stdout)
+        if report.failure:
+            print(f"error: {report.source} sync stopped: {report.failure}", file=sys.stderr)
+    return FAILURE if failed else OK
+
+
+def _combined_sync(reports: list[Any]) -> dict[str, Any]:
+    """Several CRMs in one object: the contract's fields summed, each CRM's own report under "sources"."""
+    return {
+        "source": ",".join(r.source for r in reports),
+        **{key: sum(getattr(r, key) for r in reports) for key in ("added", "updated", "unchanged", "removed")},
+        "errors": [{**error, "source": r.source} for r in reports for error in r.errors],
+        "checkpoint": {r.source: r.checkpoint for r in reports},
+        "sources": [r.as_dict() for r in reports],
+    }
+
+
 def resolve_account_arg(services: Any, name: str | None):  # noqa: ANN201
     """The account a person named, or UsageError with the closest names / the candidates."""
     if not name:
@@ -322,6 +378,7 @@ def _stop_on_signals(stopping: threading.Event) -> None:
 def cmd_serve(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: TextIO) -> int:
     from bot.app import create_app
     from bot.server import SHUTDOWN_GRACE, check_slack_settings, readiness, serve
+    from bot.sync.runner import start_sync_scheduler
 
     try:
         check_slack_settings(services.settings)
@@ -332,6 +389,7 @@ def cmd_serve(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: Te
     threading.Thread(target=services.retriever.warm, name="warm-up", daemon=True).start()
     stopping = threading.Event()
     _stop_on_signals(stopping)
+    start_sync_scheduler(services, stopping)  # SYNC_INTERVAL > 0: CRM sync in the background, one replica at a time
     try:
         finished = serve(create_app(services.settings, services=services), services.settings,
                          ready=lambda: readiness(services), stopping=stopping)
@@ -456,6 +514,7 @@ def cmd_run(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: Text
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Any, TextIO, TextIO], int]] = {
     "ingest": cmd_ingest,
+    "sync": cmd_sync,
     "ask": cmd_ask,
     "brief": cmd_brief,
     "draft": cmd_draft,
