@@ -180,6 +180,7 @@ class SalesforceMock:
         self.records: dict[str, list[dict[str, Any]]] = {obj: [] for obj in SCHEMA}
         self.hidden: dict[str, set[str]] = {}  # object -> fields the connected user cannot see
         self.requests: list[tuple[str, str]] = []
+        self.redirected: list[str] = []  # the https:// URLs transport() sent here, as the client wrote them
         self.faults: list[Fault] = []
         self.logins = 0
         self._cursors: dict[str, _Cursor] = {}
@@ -250,7 +251,7 @@ class SalesforceMock:
         for every call; this is the transport override that points all of it here.
         """
         session = requests.Session()
-        session.mount("https://", _ToMock(self.url))
+        session.mount("https://", _ToMock(self.url, self.redirected))
         return session
 
     # ------------------------------------------------------------------ data
@@ -732,11 +733,12 @@ class SalesforceMock:
 
 
 class _ToMock(HTTPAdapter):
-    def __init__(self, base: str):
+    def __init__(self, base: str, record: list[str]):
         super().__init__()
-        self.base = base
+        self.base, self.record = base, record
 
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        self.record.append(request.url or "")
         parts = urlsplit(request.url or "")
         request.url = self.base + parts.path + (f"?{parts.query}" if parts.query else "")
         return super().send(request, *args, **kwargs)

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import csv
+import json
+import shutil
+import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from fake_openai import run_cli
+from langchain_core.embeddings import DeterministicFakeEmbedding
 from salesforce_mock import SalesforceMock, sf_id
 
 from bot.knowledge.crm import map_headers
+from bot.knowledge.embeddings import Named
+from bot.runtime import Services, build_services
 from bot.settings import SettingsError, load_settings
 from bot.sync.base import Batch, Change
+from bot.sync.runner import Checkpoints, run_sync, sync_now
 from bot.sync.salesforce import SalesforceConnector, SalesforceSyncError
 
 
@@ -116,6 +126,27 @@ def test_username_password_login_through_the_soap_endpoint(mock: SalesforceMock)
     assert mock.logins == 1
     assert mock.requests[0] == ("POST", "/services/Soap/u/59.0")
     assert sum(1 for c in changes if c.role == "account") == 2
+
+
+def test_login_without_a_security_token_from_a_trusted_network() -> None:
+    with SalesforceMock(security_token="") as org:
+        org.generate(accounts=1)
+        connector = SalesforceConnector(username=org.username, password=org.password, session=org.transport())
+        assert connector.current_ids("account") == {"001MK0000000100000"}
+        assert org.logins == 1
+
+
+@pytest.mark.parametrize("domain, login_host", [
+    ("login", "login.salesforce.com"), ("test", "test.salesforce.com"), ("acme.my", "acme.my.salesforce.com"),
+    ("acme.my.salesforce.com", "acme.my.salesforce.com"), ("https://acme.my.salesforce.com/", "acme.my.salesforce.com"),
+])
+def test_the_domain_may_be_written_as_a_my_domain_host_or_url(mock: SalesforceMock, domain: str,
+                                                               login_host: str) -> None:
+    SalesforceConnector(username=mock.username, password=mock.password, security_token=mock.security_token,
+                        domain=domain, session=mock.transport()).current_ids("owner")
+    assert mock.redirected[0] == f"https://{login_host}/services/Soap/u/59.0"
+    # then the instance the login answered with
+    assert mock.redirected[1].startswith(f"https://127.0.0.1:{mock.url.rsplit(':', 1)[1]}/services/data/v59.0/")
 
 
 def test_wrong_password_is_one_clear_error(mock: SalesforceMock) -> None:
@@ -397,3 +428,138 @@ def test_a_checkpoint_that_is_not_a_timestamp_syncs_that_object_in_full(mock: Sa
     _, checkpoint, _ = pull(connect(mock))
     changes, _, _ = pull(connect(mock), {**checkpoint, "Account": "not a time"})
     assert {c.role for c in changes} == {"account"}
+
+
+# ---------------------------------------------------------------------- end to end, through the sync runner
+
+REPO = Path(__file__).resolve().parent.parent
+EXPORTS = ("users.csv", "accounts.csv", "contacts.csv", "opportunities.csv", "activities.csv")  # Salesforce-shaped
+SAMPLE_ACCOUNTS = [row["Name"] for row in csv.DictReader((REPO / "knowledge/crm/accounts.csv").open(encoding="utf-8"))]
+# Two contacts of one account are equally senior; the brief names the second one by the order in which the store
+# returns an account's records: ties there fall back on chunk ids, which hash the source (a file's path, a synced
+# object's own source), so the two orders differ. Strict: it fails as soon as that tie-break no longer depends on
+# where a record came from.
+TIE_BROKEN_BY_SOURCE = "Ironbridge Automotive Systems"
+
+
+def _embeddings() -> Named:
+    return Named(DeterministicFakeEmbedding(size=64), "fake:deterministic")
+
+
+def _knowledge(root: Path, exports: tuple[str, ...]) -> Path:
+    (root / "crm").mkdir(parents=True)
+    (root / "content").mkdir()
+    shutil.copy(REPO / "knowledge/seller.yaml", root / "seller.yaml")
+    for name in exports:
+        shutil.copy(REPO / "knowledge/crm" / name, root / "crm" / name)
+    return root
+
+
+@pytest.fixture(scope="module")
+def exported_and_synced(tmp_path_factory: pytest.TempPathFactory) -> tuple[Services, Services, dict[str, Any]]:
+    """The sample CRM twice: ingested from its Salesforce-shaped CSV exports, and synced from a Salesforce org
+    holding the same records, each into its own real Chroma store."""
+    root = tmp_path_factory.mktemp("salesforce-e2e")
+    files = build_services(load_settings(env_file=None, chroma_path=root / "chroma-files",
+                                         knowledge_path=_knowledge(root / "files", EXPORTS)), embeddings=_embeddings())
+    status, _ = run_cli(files, "ingest", "--json")
+    assert status == 0
+    with SalesforceMock() as org:
+        org.load_export(REPO / "knowledge/crm")
+        settings = load_settings(env_file=None, chroma_path=root / "chroma-synced",
+                                 knowledge_path=_knowledge(root / "synced", ()), salesforce_username=org.username,
+                                 salesforce_password=org.password, salesforce_security_token=org.security_token,
+                                 salesforce_instance_url=org.url)
+        synced = build_services(settings, embeddings=_embeddings())
+        status, out = run_cli(synced, "sync", "salesforce", "--json")
+        assert status == 0, out
+    return files, synced, json.loads(out)
+
+
+def test_sync_salesforce_writes_every_record_once(exported_and_synced: tuple[Services, Services, dict]) -> None:
+    _, _, report = exported_and_synced
+    rows = sum(sum(1 for _ in csv.DictReader((REPO / "knowledge/crm" / name).open(encoding="utf-8")))
+               for name in EXPORTS)
+    assert report["source"] == "salesforce"
+    assert report["errors"] == []
+    assert (report["added"], report["updated"], report["removed"]) == (rows, 0, 0)
+    assert set(report["checkpoint"]) == {"User", "Account", "Contact", "Opportunity", "Task"}
+
+
+@pytest.mark.parametrize("account", [
+    pytest.param(name, marks=pytest.mark.xfail(strict=True, reason="store tie-break depends on the source"))
+    if name == TIE_BROKEN_BY_SOURCE else name for name in SAMPLE_ACCOUNTS])
+def test_a_synced_account_briefs_as_the_export_does(exported_and_synced: tuple[Services, Services, dict],
+                                                    account: str) -> None:
+    files, synced, _ = exported_and_synced
+    status, out = run_cli(files, "brief", "--json", account)
+    assert status == 0
+    from_files = json.loads(out)
+    status, out = run_cli(synced, "brief", "--json", account)
+    assert status == 0
+    from_api = json.loads(out)
+    # the same records cited in the same order; only where each came from differs
+    assert [s["path"].split("/")[0] for s in from_api["sources"]] == ["sync"] * len(from_api["sources"])
+    for brief in (from_files, from_api):
+        for source in brief["sources"]:
+            source.pop("path")
+    assert from_api == from_files
+
+
+def test_a_sync_killed_between_batches_resumes_to_what_a_clean_sync_writes(tmp_path: Path) -> None:
+    with SalesforceMock(page_size=10) as org:
+        org.generate(accounts=25, contacts_per_account=3, opportunities_per_account=1, tasks_per_account=2,
+                     events_per_account=1, leads=12, users=3, same_second=4)
+
+        def services(name: str) -> Services:
+            settings = load_settings(env_file=None, chroma_path=tmp_path / name, knowledge_path=tmp_path / "k",
+                                     salesforce_session_id=org.session_id, salesforce_instance_url=org.url)
+            return build_services(settings, embeddings=_embeddings())
+
+        clean = services("clean")
+        whole = sync_now(clean, "salesforce")
+        assert whole.errors == [] and whole.failure is None and whole.added > 200
+
+        class KilledAfter:
+            """The real connector, with the run stopped after a few written batches."""
+
+            system = "salesforce"
+
+            def __init__(self, batches: int, stop: threading.Event):
+                self.inner = SalesforceConnector.from_settings(resumed.settings, bulk_poll=0.01)
+                self.left, self.stop = batches, stop
+
+            def batches(self, checkpoint: dict[str, Any] | None, *, full: bool = False) -> Iterator[Batch]:
+                for batch in self.inner.batches(checkpoint, full=full):
+                    yield batch
+                    self.left -= 1
+                    if self.left == 0:
+                        self.stop.set()
+
+            def current_ids(self, role: str) -> set[str]:
+                return self.inner.current_ids(role)
+
+            @property
+            def problems(self) -> list[Any]:
+                return self.inner.problems
+
+        resumed = services("resumed")
+        stop = threading.Event()
+        killed = run_sync(resumed, "salesforce", connector=KilledAfter(9, stop), stop=stop,
+                          write_batch=1)  # every batch written and its checkpoint saved
+        assert killed.failure and killed.added < whole.added
+        first = Checkpoints(lambda: resumed.store.client, resumed.settings.collection_prefix).load("salesforce")
+        assert "Task" not in first["checkpoint"]  # stopped part-way
+        rest = sync_now(resumed, "salesforce")
+        assert rest.errors == [] and rest.failure is None
+        assert killed.added + rest.added == whole.added  # the batch cut short is read again, found written
+
+    def stored(services: Services) -> dict[str, tuple[str, str]]:
+        found = {}
+        for _, text, meta in services.store.scan({"kind": "crm"}, include=["documents", "metadatas"]):
+            key = f"{meta['type']}:{meta['record_id']}"
+            assert key not in found, f"{key} stored twice"
+            found[key] = (text, str(meta["account_id"]))
+        return found
+
+    assert stored(resumed) == stored(clean)
