@@ -179,7 +179,9 @@ def test_an_expired_session_id_is_not_retried_forever(mock: SalesforceMock) -> N
 def test_settings_that_cannot_work_name_the_variable() -> None:
     with pytest.raises(SettingsError, match="SALESFORCE_USERNAME"):
         SalesforceConnector.from_settings(load_settings(env_file=None))
-    with pytest.raises(SettingsError, match="SALESFORCE_INSTANCE_URL"):
+    with pytest.raises(SettingsError, match="^SALESFORCE_INSTANCE_URL: required with SALESFORCE_SESSION_ID"):
+        SalesforceConnector(session_id="x")
+    with pytest.raises(SettingsError, match="SALESFORCE_INSTANCE_URL: must be https"):
         SalesforceConnector(session_id="x", instance_url="http://example.com")
 
 

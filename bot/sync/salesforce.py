@@ -160,6 +160,9 @@ class SalesforceConnector:
                  bulk_threshold: int = DEFAULT_BULK_THRESHOLD, bulk_page_size: int = 50_000,
                  bulk_poll: float = 2.0, batch_size: int = 2000, max_retries: int = 5, backoff: float = 1.0,
                  max_backoff: float = 60.0, sleep: Callable[[float], None] = time.sleep):
+        if session_id and not instance_url and not (username and password):
+            raise SettingsError("SALESFORCE_INSTANCE_URL: required with SALESFORCE_SESSION_ID (the org's "
+                                "https://<My Domain>.my.salesforce.com)")
         if not ((username and password) or (session_id and instance_url)):
             raise SettingsError(
                 "SALESFORCE_USERNAME: required with SALESFORCE_PASSWORD (and SALESFORCE_SECURITY_TOKEN unless the "
