@@ -438,11 +438,8 @@ REPO = Path(__file__).resolve().parent.parent
 EXPORTS = tuple(name for name in ("users.csv", "accounts.csv", "contacts.csv", "opportunities.csv", "activities.csv")
                 if (REPO / "knowledge/crm" / name).exists())  # the sample's Salesforce-shaped exports
 SAMPLE_ACCOUNTS = [row["Name"] for row in csv.DictReader((REPO / "knowledge/crm/accounts.csv").open(encoding="utf-8"))]
-# Two contacts of one account are equally senior; the brief names the second one by the order in which the store
-# returns an account's records: ties there fall back on chunk ids, which hash the source (a file's path, a synced
-# object's own source), so the two orders differ. Strict: it fails as soon as that tie-break no longer depends on
-# where a record came from.
-TIE_BROKEN_BY_SOURCE = "Ironbridge Automotive Systems"
+# (One account has two equally senior contacts: the brief names them in the CRM's record-id order, wherever the
+# records came from, a file or the API.)
 
 
 def _embeddings() -> Named:
@@ -489,9 +486,7 @@ def test_sync_salesforce_writes_every_record_once(exported_and_synced: tuple[Ser
     assert set(report["checkpoint"]) == {"User", "Account", "Contact", "Opportunity", "Task"}
 
 
-@pytest.mark.parametrize("account", [
-    pytest.param(name, marks=pytest.mark.xfail(strict=True, reason="store tie-break depends on the source"))
-    if name == TIE_BROKEN_BY_SOURCE else name for name in SAMPLE_ACCOUNTS])
+@pytest.mark.parametrize("account", SAMPLE_ACCOUNTS)
 def test_a_synced_account_briefs_as_the_export_does(exported_and_synced: tuple[Services, Services, dict],
                                                     account: str) -> None:
     files, synced, _ = exported_and_synced

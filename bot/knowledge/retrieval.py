@@ -133,7 +133,8 @@ class Retriever:
         if record_type:
             where = {"$and": [where, {"type": record_type}]}
         hits = [Hit(i, text, meta, 1.0) for i, text, meta in self.store.get(where)]
-        return sorted(hits, key=lambda h: (str(h.metadata.get("type")), str(h.metadata.get("date")), h.id))
+        return sorted(hits, key=lambda h: (str(h.metadata.get("type")), str(h.metadata.get("date")),
+                                           str(h.metadata.get("record_id") or ""), h.id))
 
     def account_records_by_type(self, account_id: str) -> dict[str, list[Hit]]:
         """All of an account's records grouped by type: 'account', 'contact', 'opportunity', ..."""
