@@ -401,9 +401,6 @@ def test_the_scheduler_is_off_without_an_interval_or_a_crm(store_at, make_settin
     assert start_sync_scheduler(no_crm, stop) is None
 
 
-@pytest.mark.xfail(reason="needs bot/knowledge/ingest.py `_vanished` to skip sync/ sources (asked of the ingest "
-                          "owner): a file ingest of the knowledge folder takes synced objects for vanished files",
-                   strict=False)
 def test_a_file_ingest_keeps_synced_objects(store_at, hubspot: HubSpotMock) -> None:
     hubspot.generate(20)
     services = store_at("a")

@@ -275,12 +275,16 @@ def _digest(path: Path, fingerprint: str, rules: str) -> str:
     return digest.hexdigest()
 
 
+API_SOURCES = "sync/"  # objects written by `sync` from a CRM's API: sync/<system>/<role>/<id>, never a file
+
+
 def _vanished(states: Mapping[str, object], paths: Sequence[Path], root: Path, present: dict[str, Path]) -> list[str]:
-    """Sources recorded under a scanned folder that no longer exist on disk."""
+    """Sources recorded under a scanned folder that no longer exist on disk (a synced object is no file: the sync's
+    own prune removes what the CRM deleted)."""
     folders = [p.resolve() for p in paths if p.is_dir()]
     gone = []
     for source in states:
-        if source in present:
+        if source in present or (source.startswith(API_SOURCES) and not _supported(Path(source))):
             continue
         absolute = Path(source) if Path(source).is_absolute() else root.resolve() / source
         if any(absolute.is_relative_to(folder) for folder in folders) and not absolute.exists():

@@ -31,7 +31,7 @@ from typing import Any
 from bot.knowledge.crm import ALIASES, CrmFile, map_headers, to_record
 from bot.knowledge.documents import Chunk
 from bot.knowledge.embeddings import NamedEmbeddings
-from bot.knowledge.ingest import PIPELINE_VERSION, _directory_from_store
+from bot.knowledge.ingest import API_SOURCES, PIPELINE_VERSION, _directory_from_store
 from bot.knowledge.records import Directory, crm_chunks
 from bot.knowledge.store import KnowledgeStore
 from bot.knowledge.titles import DEFAULT_READER
@@ -40,7 +40,7 @@ from bot.sync.base import Change, SyncProblem
 
 logger = logging.getLogger(__name__)
 
-SOURCE_PREFIX = "sync/"
+SOURCE_PREFIX = API_SOURCES  # "sync/": a plain ingest leaves these sources alone
 READ_PAGE = 1000  # ids per Chroma read
 DIRECTORY_ROLES = ("account", "contact", "opportunity")  # the records a records.Directory holds
 # fields of a directory record that other records show or link through (see Directory.fingerprint_for)
