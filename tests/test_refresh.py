@@ -44,3 +44,18 @@ def test_an_ingest_by_another_process_never_breaks_the_running_bot(small_crm, ma
                                      retriever=running.retriever)
             assert f"content/release-{release}.md" in [hit.ref for hit in answer.hits]
         assert answer_question("What are the standard payment terms?", retriever=running.retriever).grounded
+
+
+def test_the_generation_token_changes_on_every_commit_and_costs_one_small_read(services, knowledge) -> None:
+    """Readers poll it every 5 s: it must change when any process commits, whatever the number of sources."""
+    from bot.knowledge.ingest import ingest
+
+    first = services.store.generation()
+    knowledge.content("one.md", "# One\n\nThe first note.\n")
+    ingest(services.store, services.embeddings, [knowledge.root], root=knowledge.root)
+    second = services.store.generation()
+    assert second and second != first
+    assert services.store.generation() == second  # stable while nothing changes
+    (knowledge.root / "content" / "one.md").unlink()
+    ingest(services.store, services.embeddings, [knowledge.root], root=knowledge.root)
+    assert services.store.generation() not in (first, second)

@@ -11,6 +11,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -217,10 +218,15 @@ class KnowledgeStore:
         return states
 
     def generation(self) -> str:
-        """A fingerprint of what the store holds (every source and its digest): it changes when an ingest,
-        in any process, commits a change. Reading it costs one small manifest read."""
+        """A token that changes whenever an ingest or a sync, in any process, commits a change: read from the
+        manifest collection's metadata (one small read, whatever the number of sources; 20,000 synced objects made
+        the full fingerprint below cost 0.3-0.9 s). A store written before the token existed is fingerprinted."""
         try:
-            got = self.client.get_collection(self.sources_name).get(include=["metadatas"])
+            manifest = self.client.get_collection(self.sources_name)
+            token = (manifest.metadata or {}).get("generation")
+            if token:
+                return str(token)
+            got = manifest.get(include=["metadatas"])
         except Exception:
             return ""
         pairs = sorted((source, str((meta or {}).get("digest"))) for source, meta in zip(got["ids"], got["metadatas"] or []))
@@ -232,10 +238,19 @@ class KnowledgeStore:
             embeddings=[[1.0]],
             metadatas=[{"digest": digest, "chunks": chunks, "errors": json.dumps([e.as_dict() for e in errors])}],
         )
+        self.bump()
 
     def forget_source(self, source: str) -> None:
         self.chunks.delete(where={"source": source})
         self.sources.delete(ids=[source])
+        self.bump()
+
+    def bump(self) -> None:
+        """Tell every reader (other processes, other replicas) that the store changed: a new generation token."""
+        try:
+            self.sources.modify(metadata={"role": "manifest", "generation": uuid.uuid4().hex})
+        except Exception:  # readers then notice later through a change of their own; never fail a write over it
+            logger.warning("could not mark the store as changed", exc_info=True)
 
     # -- chunks
 

@@ -351,6 +351,7 @@ class Feed:
                             "errors": json.dumps([{"file": source, "line": None, "error": e} for e in problems])}
                            for source, digest, count, problems in part],
             )
+        self.store.bump()  # readers (serve, other replicas) see the change at their next check
 
     def forget(self, sources: Sequence[str], states: dict[str, str] | None = None) -> int:
         """Remove these objects (chunks and manifest entries); how many the manifest held."""
@@ -362,6 +363,7 @@ class Feed:
             part = unique[start:start + READ_PAGE]
             self.store.chunks.delete(where={"source": {"$in": part}})
             self.store.sources.delete(ids=part)
+        self.store.bump()
         directory = self._directory
         if directory is not None:
             for source in unique:
