@@ -23,7 +23,7 @@ from typing import TextIO
 from bot.knowledge.documents import LoadError
 from bot.knowledge.encoding import decode, encoding_note, read_text_file
 
-ROLES = ("account", "contact", "opportunity", "activity", "lead")
+ROLES = ("account", "contact", "opportunity", "activity", "lead", "owner")
 
 # canonical field -> accepted headers (normalised: lower case, no spaces/underscores/punctuation)
 ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
@@ -37,6 +37,7 @@ ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
         "city": ("billingcity", "city"),
         "website": ("website", "companydomainname", "domain"),
         "owner": ("owner", "accountowner", "companyowner"),
+        "owner_id": ("ownerid", "accountownerid", "hubspotowner", "hubspotownerid", "companyownerid"),
     },
     "contact": {
         "id": ("id", "contactid", "recordid"),
@@ -57,6 +58,7 @@ ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
         "close_date": ("closedate",),
         "next_step": ("nextstep",),
         "owner": ("owner", "dealowner", "opportunityowner"),
+        "owner_id": ("ownerid", "opportunityownerid", "hubspotowner", "hubspotownerid", "dealownerid"),
         "probability": ("probability",),
         "account_id": ("accountid", "associatedcompanyid", "companyid"),
         "account_name": ("accountname", "companyname", "company"),
@@ -86,6 +88,15 @@ ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
         "last_activity": ("lastactivitydate", "lastactivity", "lastvisitdate"),
         "country": ("country", "countryregion"),
     },
+    # the CRM's users (Salesforce) or owners (HubSpot): whom accounts and deals belong to
+    "owner": {
+        "id": ("id", "ownerid", "userid", "recordid"),
+        "first_name": ("firstname",),
+        "last_name": ("lastname",),
+        "name": ("name", "fullname", "ownername"),
+        "email": ("email", "emailaddress"),
+        "active": ("isactive", "active"),
+    },
 }
 
 _ROLE_BY_NAME = (
@@ -94,6 +105,7 @@ _ROLE_BY_NAME = (
     ("lead", ("lead", "prospect", "mql", "marketo")),
     ("contact", ("contact", "people", "person")),
     ("account", ("account", "compan", "organi", "customer")),
+    ("owner", ("owner", "user")),
 )
 
 _NUMBER_FIELDS = {"employees", "revenue", "amount", "probability", "score", "page_views", "form_submissions"}
@@ -124,6 +136,8 @@ def detect_role(path: Path, headers: list[str]) -> str | None:
         return "lead"
     if has("activity", "subject") or has("activity", "date"):
         return "activity"
+    if has("owner", "active") and not has("contact", "title"):
+        return "owner"
     if has("contact", "title") or has("contact", "first_name"):
         return "contact"
     if has("account", "industry") or has("account", "employees") or has("account", "revenue"):
@@ -464,7 +478,7 @@ def to_record(role: str, row: dict[str, object], mapping: dict[str, str], *,
         if known_stage is not None and not known_stage(str(record["stage"])):
             problems.append(f"stage {record['stage']!r} is not a stage the seller profile knows "
                             "(kept as open; list it under `stages:` in seller.yaml)")
-    if role in ("contact", "lead") and "name" not in record:
+    if role in ("contact", "lead", "owner") and "name" not in record:
         full = " ".join(str(record[k]) for k in ("first_name", "last_name") if record.get(k))
         if full:
             record["name"] = full
@@ -474,10 +488,12 @@ def to_record(role: str, row: dict[str, object], mapping: dict[str, str], *,
         "opportunity": "name" not in record,
         "activity": "subject" not in record and "description" not in record,
         "lead": "name" not in record and "email" not in record and "title" not in record,
+        "owner": "name" not in record and "email" not in record,
     }[role]
     if missing:
         wanted = {"account": "an account name", "contact": "a name or email", "opportunity": "an opportunity name",
-                  "activity": "a subject or notes", "lead": "a name, email or title"}[role]
+                  "activity": "a subject or notes", "lead": "a name, email or title",
+                  "owner": "a name or email"}[role]
         raise ValueError("; ".join([f"missing {wanted}", *problems]))
     record["record_type"] = role
     return record, problems

@@ -103,6 +103,12 @@ def format_amount(value: object, missing: str = "—") -> str:
     return str(value) if value not in (None, "") else missing
 
 
+def owner_is_active(record: dict[str, object]) -> bool:
+    """An owner row's IsActive / Active as exported ('true', 'false', '0', 'No'); missing means active."""
+    value = str(record.get("active") if record.get("active") is not None else "").strip().lower()
+    return value not in ("false", "0", "no", "n", "inactive", "f")
+
+
 def _seniority(title: object, titles: TitleReader) -> str:
     """Titles in French, German or Spanish become searchable in plain English ("DSI" -> IT executive)."""
     if not title:
@@ -160,6 +166,12 @@ def describe(record: dict[str, object], account_name: str | None, directory: Dir
         subject = f": {get('subject')}." if get("subject") else "."
         notes = f" Notes: {get('description')}" if get("description") else ""
         return f"{kind_label}: {get('subject') or get('date')}{at}", head + subject + notes
+    if kind == "owner":
+        # a CRM user who owns accounts and deals (the digest's recipient), not a person at a customer
+        who = str(get("name") or get("email") or "")
+        inactive = " (inactive)" if not owner_is_active(record) else ""
+        email = f" Email: {get('email')}." if get("email") else ""
+        return who, f"CRM user: {who}{inactive}, owner of accounts and deals on our side.{email}"
     # lead
     title_part = f", {get('title')}" if get("title") else ""
     company = account_name or get("company") or "an unknown company"
