@@ -129,6 +129,14 @@ class Relationship(_Strict):
     negotiation: tuple[str, ...] = ()
 
 
+class Digest(_Strict):
+    """What the weekly digest and the alerts call stalled, new and how much fits in one message."""
+
+    stalled_days: int = Field(default=21, ge=1, le=3650)  # an open deal with no activity for this long is stalled
+    lookback_days: int = Field(default=7, ge=1, le=365)  # "new" before any digest was sent: this many days back
+    max_items: int = Field(default=30, ge=1, le=40)  # lines in one digest message (Slack allows 50 blocks)
+
+
 class SellerProfile(_Strict):
     seller: str = ""
     offer: str = ""
@@ -143,6 +151,7 @@ class SellerProfile(_Strict):
     engagement: Engagement = Engagement()
     stages: Stages = Stages()
     relationship: Relationship = Relationship()
+    digest: Digest = Digest()
     source: str = Field(default="defaults", exclude=True)  # where it was read from, for messages
 
     @field_validator("triggers", mode="before")
@@ -367,7 +376,7 @@ def _merge(defaults: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
             merged[key] = combined
         elif key in _ADDITIVE_NESTED and isinstance(value, dict) and isinstance(base, dict):
             merged[key] = {k: [*(value.get(k) or []), *(base.get(k) or [])] for k in {*base, *value}}
-        elif key == "engagement" and isinstance(value, dict) and isinstance(base, dict):
+        elif key in ("engagement", "digest") and isinstance(value, dict) and isinstance(base, dict):
             merged[key] = {**base, **value}
         else:
             merged[key] = value
