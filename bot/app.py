@@ -13,7 +13,7 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from bot.knowledge.ledger import Ledger
-from bot.listeners import actions, assistant, commands, events, home
+from bot.listeners import actions, assistant, commands, digest, events, home
 from bot.listeners.guard import Guard
 from bot.services.feedback import FeedbackStore
 from bot.settings import Settings
@@ -109,5 +109,6 @@ def create_app(settings: Settings, *, services: Any, client: WebClient | None = 
     events.register(app, services=services, guard=guard, work=work, ledger=ledger)
     assistant.register(app, services=services, guard=guard, work=work, ledger=ledger)
     actions.register(app, services=services, guard=guard, feedback=feedback, ledger=ledger)
-    home.register(app)
+    digest.register(app, services=services, guard=guard, ledger=ledger)
+    home.register(app, services=services)
     return app

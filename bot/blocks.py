@@ -6,6 +6,7 @@ Every piece of text that came from a person, the CRM or a document is escaped by
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from bot.formatting import (
@@ -255,3 +256,127 @@ def build_home_view() -> dict[str, Any]:
 def build_refusal_blocks(message: str) -> list[Block]:
     return section(escape(message))
 
+
+
+# ---------------------------------------------------------------- digests and alerts
+
+DIGEST_OPEN = "digest_open"  # a digest or alert line's button (suffixed _<n>): the brief or a draft, privately
+DIGEST_SUBSCRIPTIONS = "digest_subscriptions"  # App Home checkboxes: the weekly digest, alerts by DM
+DIGEST_HEADINGS = {
+    "no_executive": "No executive or budget owner engaged, juniors active",
+    "trigger": "New trigger events",
+    "stalled_opportunity": "Stalled opportunities",
+    "overdue_opportunity": "Past their close date",
+    "junior_hot_lead": "Junior hot leads (activity, not buying power)",
+}
+DIGEST_BUTTONS = {"brief": "Open brief", "draft": "Draft outreach"}
+SUBSCRIPTION_OPTIONS = {
+    "digest": "Weekly digest by DM: what changed on my accounts",
+    "alert:senior_lead": "Alert me by DM: a new senior lead (VP and above, buying function) on my accounts",
+    "alert:trigger": "Alert me by DM: a new trigger event at my accounts with an open opportunity",
+}
+_CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{2,}")
+
+
+def _open_button(command: str | None, account_id: str, account: str, index: int) -> Block | None:
+    if command not in DIGEST_BUTTONS or not account_id:
+        return None
+    value = button_value({"command": command, "account_id": account_id, "text": account})
+    return button(DIGEST_BUTTONS[command], f"{DIGEST_OPEN}_{index}", value)
+
+
+def _line(text: str, accessory: Block | None) -> Block:
+    block: Block = {"type": "section", "text": {"type": "mrkdwn", "text": truncate(text, SECTION_LIMIT - 100)}}
+    if accessory:
+        block["accessory"] = accessory
+    return block
+
+
+def digest_fallback_text(digest: Any) -> str:
+    """The notification text of a digest DM (plain, escaped)."""
+    accounts = len({item.account_id for item in digest.items})
+    return escape(f"Your digest: {len(digest.items)} thing(s) to look at on {accounts} account(s).")
+
+
+def build_digest_blocks(digest: Any, *, as_of: str, max_items: int = 30, command_hint: str = "") -> list[Block]:
+    """One compact message: a heading per kind, one line per item with a button that opens the brief or a draft.
+    At most `max_items` lines (at most 40, so the message stays under Slack's 50 blocks); the rest is counted."""
+    max_items = max(1, min(max_items, 40))
+    since = digest.since.isoformat() if hasattr(digest.since, "isoformat") else str(digest.since)
+    blocks: list[Block] = [header(f"Your weekly digest: {as_of}"), context(
+        f"What changed on your accounts since {escape(since)}, judged as of {escape(as_of)}. Each button opens the "
+        "full brief or a draft, only for you. Switch the digest off in my App Home.")]
+    kinds: dict[str, list[Any]] = {}
+    for item in digest.items:  # grouped by kind, in the order the kinds first appear
+        kinds.setdefault(item.kind, []).append(item)
+    shown = [item for group in kinds.values() for item in group][:max_items]
+    kind = None
+    for index, item in enumerate(shown):
+        if item.kind != kind:
+            kind = item.kind
+            count = sum(1 for i in digest.items if i.kind == kind)
+            blocks += section(f"*{DIGEST_HEADINGS.get(kind, kind)}* ({count})")
+        blocks.append(_line(f"*{escape(item.account)}*: {escape(item.text)}",
+                            _open_button(item.command, item.account_id, item.account, index)))
+    if len(digest.items) > len(shown):
+        rest = len(digest.items) - len(shown)
+        hint = f" `{escape(command_hint)}` lists them all." if command_hint else ""
+        blocks.append(context(f"…and {rest} more line(s).{hint}"))
+    return limit(blocks)
+
+
+ALERT_HEADINGS = {"senior_lead": "🎯 New senior lead", "trigger": "⚡ New trigger at an account with an open deal"}
+
+
+def build_alert_blocks(alert: Any, *, owner: str | None = None, index: int = 0) -> list[Block]:
+    """A channel (or DM) alert; `owner` is a Slack user id to mention, else the owner's name is written out."""
+    who = ""
+    if owner and re.fullmatch(r"[UW][A-Z0-9]+", owner):
+        who = f" Owner: <@{owner}>."
+    elif alert.owner is not None and alert.owner.label:
+        who = f" Owner: {escape(alert.owner.label)}."
+    text = f"*{ALERT_HEADINGS.get(alert.kind, alert.kind)}*\n{escape(alert.text)}{who}"
+    return [_line(text, _open_button(alert.command, alert.account_id, alert.account, index))]
+
+
+def build_alerts_blocks(alerts: list[Any], *, owners: dict[str, str] | None = None) -> list[Block]:
+    """Several alerts in one message (a channel gets one post for a batch, not one per alert): one line each.
+    `owners`: alert key -> the owner's Slack user id to mention."""
+    owners = owners or {}
+    blocks: list[Block] = []
+    for index, alert in enumerate(alerts[:40]):
+        blocks += build_alert_blocks(alert, owner=owners.get(alert.key), index=index)
+    return limit(blocks)
+
+
+def alert_fallback_text(alerts: Any) -> str:
+    alerts = alerts if isinstance(alerts, list) else [alerts]
+    if len(alerts) == 1:
+        return escape(truncate(alerts[0].text, 300))
+    return escape(f"{len(alerts)} new alerts on accounts: senior leads and trigger events.")
+
+
+def build_subscription_blocks(subscription: dict[str, Any], *, schedule: str | None,
+                              alert_channel: str | None) -> list[Block]:
+    """App Home: this user's switches. `subscription` is {"digest": bool, "alerts": [kinds]}."""
+    if schedule:
+        when = f"The weekly digest is sent on the schedule `{escape(schedule)}` (server time)."
+    else:
+        when = "Scheduled digests are off in this workspace (no DIGEST_CRON); an admin can still send one."
+    if alert_channel:
+        where = f"<#{alert_channel}>" if _CHANNEL_ID.fullmatch(alert_channel) else escape(alert_channel)
+        when += f" Team alerts go to {where}."
+    elif not schedule:
+        when += " Alerts are off too: your choices are kept for when they are switched on."
+    selected = {"digest"} if subscription.get("digest", True) else set()
+    selected |= {f"alert:{kind}" for kind in subscription.get("alerts") or ()}
+    options = [{"text": {"type": "plain_text", "text": text}, "value": value}
+               for value, text in SUBSCRIPTION_OPTIONS.items()]
+    checkboxes: Block = {"type": "checkboxes", "action_id": DIGEST_SUBSCRIPTIONS, "options": options}
+    initial = [option for option in options if option["value"] in selected]
+    if initial:  # Slack rejects an empty initial_options
+        checkboxes["initial_options"] = initial
+    return [{"type": "divider"}, header("Your digests and alerts"), *section(when),
+            {"type": "actions", "block_id": "digest_subscriptions", "elements": [checkboxes]},
+            context("Digests and alerts carry CRM data: they go only to full members of the workspace, "
+                    "for the accounts the CRM says they own.")]

@@ -80,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", nargs="?", type=Path, help="a marketing-automation export (CSV or JSON)")
     p.add_argument("--account", help="triage an account's contacts and leads instead")
 
+    p = command("digest", "each owner's digest of what changed on their accounts (sent as a Slack DM unless --dry-run)")
+    p.add_argument("--user", metavar="EMAIL", help="only this owner (their email in the users/owners export)")
+    p.add_argument("--dry-run", action="store_true", help="print what would be sent; send nothing")
+
     command("serve", "run the Slack app (Socket Mode with SLACK_APP_TOKEN, else HTTP on PORT)")
     command("chat", "a local console over the same handlers (no Slack needed)")
     p = command("eval", "run the bundled evaluation sets")
@@ -390,6 +394,7 @@ def cmd_serve(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: Te
     stopping = threading.Event()
     _stop_on_signals(stopping)
     start_sync_scheduler(services, stopping)  # SYNC_INTERVAL > 0: CRM sync in the background, one replica at a time
+    _start_digest_scheduler(services, stopping)
     try:
         finished = serve(create_app(services.settings, services=services), services.settings,
                          ready=lambda: readiness(services), stopping=stopping)
@@ -405,6 +410,89 @@ def cmd_serve(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: Te
         os._exit(OK)
     logger.info("stopped: the work in flight finished")
     return OK
+
+
+def cmd_digest(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: TextIO) -> int:
+    """What each owner's digest holds; sent as a DM (once per owner and day) unless --dry-run or without Slack."""
+    from bot.listeners.digest import (
+        Sender,
+        SlackPeople,
+        compute_digests,
+        deliver_digests,
+        digest_period,
+        proactive_client,
+        switched_off,
+    )
+    from bot.listeners.guard import Guard
+    from bot.services.digest import DigestState
+
+    settings = services.settings
+    only = args.user.strip().lower() if args.user else None
+    if args.user is not None and "@" not in (only or ""):
+        raise UsageError("--user takes the owner's email, e.g. --user jane.doe@example.com")
+    state = DigestState.for_services(services)
+    sender = Sender(proactive_client(settings)) if settings.slack_enabled else None
+    people = SlackPeople(sender, state) if sender is not None else None
+    report = compute_digests(services, state, people=people, only=only)
+    if only and not report.digests:
+        import difflib
+
+        emails = sorted({d.owner.email.lower() for d in compute_digests(services, state).digests if d.owner.email})
+        close = difflib.get_close_matches(only, emails, n=3, cutoff=0.5)
+        raise UsageError(f"no account owner with the email {args.user}"
+                         + (f"; closest: {', '.join(close)}" if close else ""), candidates=close)
+    off = switched_off(report, state) if people is not None else set()
+    if off:
+        print(f"{len(off)} owner(s) switched the digest off in App Home: not sent, not shown.", file=sys.stderr)
+        report.digests = [d for d in report.digests if d.owner.key not in off]
+    delivery = None
+    if not args.dry_run:
+        if sender is None or people is None:
+            print("Slack is not configured (SLACK_BOT_TOKEN): nothing sent.", file=sys.stderr)
+        else:
+            delivery = deliver_digests(report, sender=sender, state=state, guard=Guard(settings), people=people,
+                                       period=digest_period(), max_items=services.profile.digest.max_items)
+    payload = report.as_dict()
+    if delivery is not None:
+        payload["delivery"] = delivery.as_dict()
+    if args.json:
+        _emit(stdout, payload)
+        return OK
+    _print_digests(payload, report, stdout)
+    return OK
+
+
+def _print_digests(payload: dict[str, Any], report: Any, stdout: TextIO) -> None:
+    print(f"Digests as of {payload['as_of']} ({len(payload['digests'])} owner(s) with something to say, computed in "
+          f"{report.seconds:.1f} s):", file=stdout)
+    for digest in payload["digests"]:
+        owner = digest["owner"]
+        slack = f" -> Slack {owner['slack_user']}" if owner["slack_user"] else ""
+        print(f"\n{owner['name'] or owner['id']} <{owner['email'] or 'no email'}>{slack}: {len(digest['items'])} line(s)",
+              file=stdout)
+        for item in digest["items"]:
+            print(f"  [{item['kind']}] {item['account']}: {item['text']}", file=stdout)
+    if payload["unmatched_owners"]:
+        print("\nUnmatched owners (no digest can reach them):", file=stdout)
+        for owner in payload["unmatched_owners"]:
+            print(f"  {owner['name'] or owner['id']} <{owner['email'] or 'no email'}>, {owner['accounts']} account(s): "
+                  f"{owner['reason']}", file=stdout)
+    if report.unowned_accounts:
+        print(f"\n{len(report.unowned_accounts)} account(s) have no owner in the CRM: "
+              + ", ".join(report.unowned_accounts[:10]) + ("…" if len(report.unowned_accounts) > 10 else ""),
+              file=stdout)
+    delivery = payload.get("delivery")
+    if delivery is not None:
+        print(f"\nSent {len(delivery['sent'])} digest(s); {len(delivery['skipped'])} not sent:", file=stdout)
+        for skipped in delivery["skipped"]:
+            print(f"  {skipped['name']}: {skipped['reason']}", file=stdout)
+
+
+def _start_digest_scheduler(services: Any, stopping: threading.Event) -> None:
+    """Digests at DIGEST_CRON times and alerts to ALERT_CHANNEL, on a thread that stops with the server."""
+    from bot.listeners.digest import start_digest_scheduler
+
+    start_digest_scheduler(services, stopping)
 
 
 def cmd_chat(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: TextIO) -> int:
@@ -521,6 +609,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Any, TextIO, TextIO], int]] = 
     "campaign": cmd_campaign,
     "triage": cmd_triage,
     "serve": cmd_serve,
+    "digest": cmd_digest,
     "chat": cmd_chat,
     "eval": cmd_eval,
     "run": cmd_run,
