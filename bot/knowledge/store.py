@@ -26,6 +26,9 @@ logger = logging.getLogger(__name__)
 # Rows read back per Chroma `get`: its memory for one call grows with the rows returned (tens of KB a row with
 # metadata), so ingest reads a big source in pages and its peak does not depend on the size of a file.
 READ_PAGE = 1000
+# Chunks sent per Chroma write: a write of thousands of vectors can outlast a server call's timeout
+# (SERVER_TIMEOUT) on a busy machine, while a few hundred take a second or two.
+WRITE_PAGE = 500
 
 
 class StoreError(RuntimeError):
@@ -259,7 +262,7 @@ class KnowledgeStore:
         self.remove_stale(source, keep={c.id for c in chunks})
 
     def add(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> None:
-        batch = self._write_batch()
+        batch = self._write_page()
         for start in range(0, len(chunks), batch):
             part = chunks[start:start + batch]
             self.chunks.upsert(
@@ -319,14 +322,16 @@ class KnowledgeStore:
         Deleted a batch at a time as the source is paged through, so a file whose every row changed does not
         gather all its old ids at once."""
         removed = offset = 0
-        page = min(READ_PAGE * 5, self._write_batch())  # ids only: cheap to read
+        page = READ_PAGE * 5  # ids only: cheap to read
         stale: list[str] = []
         while True:
             ids = self.chunks.get(where={"source": source}, include=[], limit=page, offset=offset)["ids"]
             stale.extend(chunk_id for chunk_id in ids if chunk_id not in keep)
             offset += len(ids)
             if stale and (len(stale) >= page or len(ids) < page):
-                self.chunks.delete(ids=stale)
+                step = self._write_page()
+                for start in range(0, len(stale), step):
+                    self.chunks.delete(ids=stale[start:start + step])
                 offset -= len(stale)  # what followed the deleted chunks moved up by as many places
                 removed += len(stale)
                 stale = []
@@ -347,8 +352,8 @@ class KnowledgeStore:
                 return
             offset += page
 
-    def _write_batch(self) -> int:
-        return max(1, min(5000, int(self.client.get_max_batch_size())))
+    def _write_page(self) -> int:
+        return max(1, min(WRITE_PAGE, int(self.client.get_max_batch_size())))
 
     def count(self) -> int:
         try:
