@@ -597,9 +597,10 @@ def test_a_guest_never_receives_crm_data(fresh: Any, slack: SlackWithPeople) -> 
     slack.member("jan.becker@vantara-systems.example", "UJAN", is_restricted=True)  # the lookup says guest
     from bot.services.digest import DigestState
 
-    # Priya's user comes from the cache (no fresh lookup): Guard's users.info says she is a guest now
+    # Priya's user comes from an hour-old cache entry: Guard's users.info, asked again, says she is a guest now
     DigestState.for_services(services).cache_person("priya.nair@vantara-systems.example",
-                                                    {"user": "UPRIYA", "guest": False, "reason": None})
+                                                    {"user": "UPRIYA", "guest": False, "reason": None,
+                                                     "checked": time.time() - 3600})
     slack.restricted_by_info.add("UPRIYA")
     report, delivery, _ = run(services, slack)
     dms = slack.dms()
@@ -722,6 +723,9 @@ def test_many_new_owners_are_matched_with_one_users_list(fresh: Any, slack: Slac
     found = SlackPeople(sender, DigestState.for_services(services)).match(owners)
     assert len(slack.find("users.list")) == 1 and slack.find("users.lookupByEmail") == []
     assert {k for k, m in found.items() if m.slack_user} == {f"rep{n}@seller.example" for n in range(0, 40, 2)}
+    # another replica a moment later: Slack's fresh answers are shared through the ledger, nothing is asked again
+    again = SlackPeople(sender, DigestState.for_services(slack_services(fresh, slack))).match(owners)
+    assert again == found and len(slack.find("users.list")) == 1 and slack.find("users.info") == []
 
 
 def test_alerts_go_to_the_channel_once_and_by_dm_to_a_subscribed_owner(fresh: Any, slack: SlackWithPeople) -> None:

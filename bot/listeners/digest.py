@@ -175,14 +175,21 @@ class Person:
     user: str | None
     guest: bool = False
     reason: str | None = None
-    checked: float = 0.0  # when Slack said so in this process (monotonic); 0: from the ledger's cache
+    checked: float = 0.0  # when Slack said so (epoch seconds), here or on another replica; 0: unknown
+
+    def fresh(self) -> bool:
+        """Recent enough to stand for Guard's users.info check (Guard itself caches that long)."""
+        return bool(self.checked) and time.time() - self.checked < CACHE_SECONDS
 
     def cacheable(self) -> dict[str, Any]:
-        return {"user": self.user, "guest": self.guest, "reason": self.reason}
+        return {"user": self.user, "guest": self.guest, "reason": self.reason, "checked": self.checked}
 
 
 class SlackPeople:
-    """Owner emails to Slack users: the ledger's cache first, then Slack; every answer but a failure is cached."""
+    """Owner emails to Slack users: the ledger's cache first, then Slack; every answer but a failure is cached.
+
+    The cache is shared: an answer another replica got from Slack in the last few minutes is as good as asking
+    (replicas sending the same digest run do not all page through users.list)."""
 
     def __init__(self, sender: Sender, state: DigestState, *, bulk_after: int = BULK_LOOKUP):
         self.sender = sender
@@ -194,19 +201,26 @@ class SlackPeople:
     def match(self, owners: Sequence[Owner]) -> dict[str, Match]:
         emails = list(dict.fromkeys(o.email.lower() for o in owners if o.email and o.email.lower() not in self.people))
         self._answers = {}
-        # many owners: one pass over users.list answers them all, fresh (guest or not) for the sending that follows
-        members = self._directory() if len(emails) > self.bulk_after else None
+        unknown: list[tuple[str, Person | None]] = []  # not answered by Slack in the last few minutes
         for email in emails:
-            if members is not None:
-                self._settle(email, self._person(members.get(email)))
-                continue
             try:
                 cached = self.state.cached_person(email)
             except Exception:
                 logger.warning("could not read the Slack-user cache", exc_info=True)
                 cached = None
-            if cached is not None:
-                self.people[email] = Person(cached.get("user"), bool(cached.get("guest")), cached.get("reason"))
+            known = Person(cached.get("user"), bool(cached.get("guest")), cached.get("reason"),
+                           float(cached.get("checked") or 0.0)) if cached else None
+            if known is not None and known.fresh():  # another replica asked Slack moments ago: its answer stands
+                self.people[email] = known
+            else:
+                unknown.append((email, known))
+        # many owners: one pass over users.list answers them all, fresh (guest or not) for the sending that follows
+        members = self._directory() if len(unknown) > self.bulk_after else None
+        for email, known in unknown:
+            if members is not None:
+                self._settle(email, self._person(members.get(email)))
+            elif known is not None:
+                self.people[email] = known  # cached: Guard checks the user again before anything is sent
             else:
                 self._settle(email, self._lookup(email))
         try:
@@ -229,7 +243,7 @@ class SlackPeople:
 
     @staticmethod
     def _person(member: dict[str, Any] | None) -> Person:
-        now = time.monotonic()
+        now = time.time()
         if not member:
             return Person(None, reason=NOT_FOUND, checked=now)
         user = str(member.get("id") or "") or None
@@ -247,7 +261,7 @@ class SlackPeople:
         except SlackApiError as exc:
             error = exc.response.get("error") if hasattr(exc.response, "get") else None
             if error == "users_not_found":
-                return Person(None, reason=NOT_FOUND, checked=time.monotonic())
+                return Person(None, reason=NOT_FOUND, checked=time.time())
             status = getattr(exc.response, "status_code", "?")
             logger.warning("users.lookupByEmail failed for an owner (%s, HTTP %s)", error, status)
             if error == "missing_scope":  # the app was installed without users:read.email
@@ -279,9 +293,8 @@ class SlackPeople:
     def is_guest(self, user: str, guard: Guard, client: Any) -> bool:
         """Slack's word from this run (fresher than Guard's cache window), else Guard's users.info check. Cannot
         tell: a guest, so nothing is sent."""
-        now = time.monotonic()
         for person in self.people.values():
-            if person.user == user and person.checked and now - person.checked < CACHE_SECONDS:
+            if person.user == user and person.fresh():
                 return person.guest
         try:
             return guard.is_guest(client, user)
