@@ -286,13 +286,14 @@ class SlackPeople:
                 cursor = (response.get("response_metadata") or {}).get("next_cursor")
                 if not cursor:
                     return members
-        except Exception:
-            logger.warning("users.list failed: looking owners up one by one", exc_info=True)
+        except Exception as exc:
+            detail = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+            logger.warning("users.list failed (%s): owners are taken from the cache or looked up one by one", detail)
             return None
 
     def is_guest(self, user: str, guard: Guard, client: Any) -> bool:
-        """Slack's word from this run (fresher than Guard's cache window), else Guard's users.info check. Cannot
-        tell: a guest, so nothing is sent."""
+        """Slack's word from the last few minutes (this run's, or another replica's through the ledger), else Guard's
+        users.info check. Cannot tell: a guest, so nothing is sent."""
         for person in self.people.values():
             if person.user == user and person.fresh():
                 return person.guest
