@@ -309,6 +309,8 @@ METHOD_SCOPES = {
     "conversations_history": {"im:history"},  # follow-ups in a direct message outside a thread
     "conversations_info": {"channels:read", "groups:read"},  # is the channel shared with another org?
     "users_info": {"users:read"},  # guests
+    "users_lookupByEmail": {"users:read", "users:read.email"},  # the digest: an account owner's Slack user
+    "users_list": {"users:read", "users:read.email"},  # the same for many owners at once (emails need the scope)
     "views_publish": set(),
 }
 BOLT_HELPERS = {"say": "chat_postMessage", "set_status": "assistant_threads_setStatus",
@@ -321,7 +323,10 @@ def methods_called_by_the_code() -> set[str]:
     families = ("admin", "apps", "assistant", "auth", "bookmarks", "bots", "canvases", "chat", "conversations",
                 "dnd", "emoji", "files", "functions", "pins", "reactions", "reminders", "search", "team",
                 "usergroups", "users", "views", "workflows")
-    called = {m for m in re.findall(r"\bclient\.([a-z]+_[A-Za-z_]+)\(", source) if m.split("_")[0] in families}
+    # on a client (`client.users_info(`), or by name through a pacing wrapper (`.call("users_list", …)`)
+    named = re.findall(r"\bclient\.([a-z]+_[A-Za-z_]+)\(", source) + \
+        re.findall(r"\.call\(\"([a-z]+_[A-Za-z_]+)\"", source)
+    called = {m for m in named if m.split("_")[0] in families}
     called |= {method for helper, method in BOLT_HELPERS.items() if re.search(rf"\b{helper}\(", source)}
     return called
 
