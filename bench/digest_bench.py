@@ -266,11 +266,7 @@ def main() -> None:
     embeddings = Named(DeterministicFakeEmbedding(size=64), "fake:deterministic")
 
     def replica_services() -> Any:
-        services = build_services(settings, embeddings=embeddings)
-        # Retriever.newest_record_date() reads every activity and lead in one Chroma get, which fails above about
-        # 32k of them ("too many SQL variables"); "today" is AS_OF here, so the date it would find is not needed.
-        services.retriever.newest_record_date = lambda: None
-        return services
+        return build_services(settings, embeddings=embeddings)
 
     services = replica_services()
     started = time.monotonic()

@@ -30,7 +30,7 @@ class Services:
     def context(self) -> Context:
         """The seller, its wording and "today" for one request (the newest CRM date is cached by the retriever)."""
         today = resolve_today(profile_as_of=self.profile.as_of, setting_as_of=self.settings.as_of,
-                              newest_record=self.retriever.newest_record_date())
+                              newest_record=self.retriever.newest_record_date)
         return Context(self.profile, self.wording, today)
 
 

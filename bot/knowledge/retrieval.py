@@ -117,10 +117,10 @@ class Retriever:
         now = time.monotonic()
         if self._newest is None or now - self._newest[0] > CONTENT_TTL:
             today = date.today().isoformat()
-            found = self.store.chunks.get(where={"$and": [{"kind": "crm"}, {"type": {"$in": ["activity", "lead"]}}]},
-                                          include=["metadatas"])
-            dates = [str(meta.get("date") or "") for meta in found["metadatas"] or []]
-            past = [d for d in dates if len(d) == 10 and d <= today]
+            # in pages: one get of every activity's metadata fails past about 32,000 rows (SQLite's variable limit)
+            records = self.store.scan({"$and": [{"kind": "crm"}, {"type": {"$in": ["activity", "lead"]}}]},
+                                      include=["metadatas"], page=10_000)
+            past = [d for _, _, meta in records if len(d := str((meta or {}).get("date") or "")) == 10 and d <= today]
             self._newest = (now, date.fromisoformat(max(past)) if past else None)
         return self._newest[1]
 

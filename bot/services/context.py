@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -29,15 +30,18 @@ class Today:
         return {"date": self.date.isoformat(), "source": self.source}
 
 
-def resolve_today(*, profile_as_of: date | None, setting_as_of: date | None, newest_record: date | None,
-                  clock: date | None = None) -> Today:
+def resolve_today(*, profile_as_of: date | None, setting_as_of: date | None,
+                  newest_record: Callable[[], date | None] | date | None, clock: date | None = None) -> Today:
     """`as_of` in the profile, else the AS_OF setting, else the newest CRM record when it is in the past,
-    else the clock."""
+    else the clock. `newest_record` may be a function: it is then asked only when no as_of decides (it reads the
+    store)."""
     clock = clock or date.today()
     if profile_as_of:
         return Today(profile_as_of, "profile")
     if setting_as_of:
         return Today(setting_as_of, "setting")
+    if callable(newest_record):
+        newest_record = newest_record()
     if newest_record and newest_record < clock:
         return Today(newest_record, "newest_record")
     return Today(clock, "clock")
