@@ -15,6 +15,7 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, R
 from bot.knowledge.ledger import Ledger
 from bot.listeners import actions, assistant, commands, digest, events, home
 from bot.listeners.guard import Guard
+from bot.observability import count_error
 from bot.services.feedback import FeedbackStore
 from bot.settings import Settings
 
@@ -28,6 +29,21 @@ class _NotAWarning(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
+class WorkPool(ThreadPoolExecutor):
+    """The answers' pool. Nobody reads a submitted task's result, so a task that raises is logged and counted here
+    (Bolt's error handler never sees work handed over after the acknowledgement)."""
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        def logged() -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except Exception:
+                count_error("listener")
+                logger.exception("work handed over by a listener failed (%s)", getattr(fn, "__name__", fn))
+                return None
+        return super().submit(logged)
 
 
 def build_client(settings: Settings) -> WebClient:
@@ -83,27 +99,11 @@ def create_app(settings: Settings, *, services: Any, client: WebClient | None = 
             return BoltResponse(status=200, body="")
         return next()
 
-    @app.middleware
-    def once_per_event(body: dict[str, Any], next: Any) -> BoltResponse | None:  # noqa: A002
-        # Each replica behind a load balancer may receive the same event (a replay, a re-delivery without the retry
-        # header): the first to claim its event_id in the shared store answers, the others acknowledge and drop it.
-        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
-        if event_id:
-            try:
-                first = ledger.claim(f"event:{event_id}")
-            except Exception:  # the store cannot tell: answering twice beats not answering
-                logger.warning("could not check event %s for duplicates", event_id, exc_info=True)
-                first = True
-            if not first:
-                logger.info("event %s is already being answered", event_id)
-                return BoltResponse(status=200, body="")
-        return next()
-
     @app.error
     def handle_error(error: Exception, body: dict[str, Any]) -> None:
         logger.exception("unhandled error for %s", body.get("type") or body.get("command"), exc_info=error)
 
-    work = ThreadPoolExecutor(max_workers=WORK_THREADS, thread_name_prefix="work")
+    work = WorkPool(max_workers=WORK_THREADS, thread_name_prefix="work")
     setattr(app, POOLS, (listeners, work))
     commands.register(app, services=services, guard=guard, work=work, ledger=ledger)
     events.register(app, services=services, guard=guard, work=work, ledger=ledger)

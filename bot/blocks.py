@@ -89,11 +89,10 @@ def feedback_actions(kind: str, reference: str) -> Block:
         button("Helpful", FEEDBACK_HELPFUL, value), button("Not helpful", FEEDBACK_NOT_HELPFUL, value)]}
 
 
-def share_actions(command: str, account_id: str | None = None, share_id: str | None = None) -> Block:
-    """The button names the stored result (`share_id`): sharing posts what the user reviewed, never a re-run."""
-    value = button_value({"result": share_id, "command": command, "account_id": account_id})
+def share_actions(share_id: str) -> Block:
+    """The button names the saved result: sharing posts what the user reviewed, never a re-run."""
     return {"type": "actions", "block_id": "share", "elements": [
-        button("Share in channel", SHARE_IN_CHANNEL, value, style="primary")]}
+        button("Share in channel", SHARE_IN_CHANNEL, button_value({"result": share_id}), style="primary")]}
 
 
 # ---------------------------------------------------------------- results
@@ -204,8 +203,8 @@ def build_candidates_blocks(command: str, text: str, resolution: Any) -> list[Bl
     return blocks
 
 
-def build_result_blocks(result: Any, *, ephemeral: bool = True, share_id: str | None = None) -> list[Block]:
-    """Any CommandResult as blocks; ephemeral results carry 'Share in channel' for the stored copy `share_id`."""
+def build_result_blocks(result: Any, *, share_id: str | None = None) -> list[Block]:
+    """Any CommandResult as blocks; with `share_id` (the saved copy of a private result) a 'Share in channel'."""
     kind = result.kind
     if kind == "usage":
         return build_usage_blocks(result.message)
@@ -220,8 +219,8 @@ def build_result_blocks(result: Any, *, ephemeral: bool = True, share_id: str | 
     }
     blocks = builders[kind](result.payload)
     extra: list[Block] = []
-    if ephemeral and kind != "draft":  # drafts go only to the person who asked
-        extra.append(share_actions(result.command, result.account_id, share_id))
+    if share_id:
+        extra.append(share_actions(share_id))
     if kind != "answer":
         extra.append(feedback_actions(kind, f"/{result.command} {result.text}"))
     return limit(blocks + extra, keep_last=len(extra)) if extra else limit(blocks)

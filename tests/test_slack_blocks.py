@@ -25,6 +25,7 @@ from bot.blocks import (
 )
 from bot.commands import COMMANDS, CommandResult
 from bot.formatting import BLOCK_LIMIT, SECTION_LIMIT, escape, split_text, to_mrkdwn
+from bot.listeners.replies import reviewable_blocks
 from bot.services.answering import Answer
 from bot.services.triage import Lead, triage_leads
 
@@ -172,8 +173,7 @@ def test_triage_of_200_leads_fits_in_one_message_with_its_buttons(ctx) -> None:
     assert_no_raw_control(wrapped)
     tail = [e["action_id"] for b in wrapped[-2:] for e in b.get("elements", [])]
     assert tail == [SHARE_IN_CHANNEL, FEEDBACK_HELPFUL, FEEDBACK_NOT_HELPFUL]
-    assert json.loads(wrapped[-2]["elements"][0]["value"]) == {"result": "r1", "command": "leads",
-                                                               "account_id": "001X"}
+    assert json.loads(wrapped[-2]["elements"][0]["value"]) == {"result": "r1"}
 
 
 def _brief_data(size: int, text: str = "") -> dict[str, Any]:
@@ -215,7 +215,8 @@ def test_a_brief_in_slack_states_the_profiles_engagement_window(small_crm, make_
 
 
 def test_huge_brief_fits_in_one_message() -> None:
-    blocks = build_result_blocks(CommandResult("brief", "Acme", "brief", Data(_brief_data(400)), account_id="001A"))
+    blocks = build_result_blocks(CommandResult("brief", "Acme", "brief", Data(_brief_data(400)), account_id="001A"),
+                                 share_id="r1")
     assert_within_slack_limits(blocks)
     assert [e["action_id"] for b in blocks[-2:] for e in b["elements"]] == [
         SHARE_IN_CHANNEL, FEEDBACK_HELPFUL, FEEDBACK_NOT_HELPFUL]
@@ -240,7 +241,8 @@ def test_draft_blocks_are_escaped_and_never_shareable() -> None:
     blocks = build_draft_blocks(Data(_draft_data(HOSTILE)))
     assert_within_slack_limits(blocks)
     assert_no_raw_control(blocks)
-    wrapped = build_result_blocks(CommandResult("draft", "Acme", "draft", Data(_draft_data()), account_id="001A"))
+    wrapped = reviewable_blocks(CommandResult("draft", "Acme", "draft", Data(_draft_data()), account_id="001A"),
+                                real_ledger(), "U1")
     ids = [e["action_id"] for b in wrapped if b["type"] == "actions" for e in b["elements"]]
     assert SHARE_IN_CHANNEL not in ids
     assert FEEDBACK_HELPFUL in ids
@@ -251,7 +253,7 @@ def test_campaign_of_twelve_long_touches_fits_and_is_escaped() -> None:
                 "body": f"{HOSTILE} " + "Cash tied up in stock. " * 200,
                 "sources": [{"title": f"Case {HOSTILE}"}]} for n in range(12)]
     data = {"persona": "CFO", "industry": "Retail", "touches": touches, "note": f"Note {HOSTILE}"}
-    blocks = build_result_blocks(CommandResult("campaign", "CFO", "campaign", Data(data)))
+    blocks = build_result_blocks(CommandResult("campaign", "CFO", "campaign", Data(data)), share_id="r1")
     assert_within_slack_limits(blocks)
     assert_no_raw_control(blocks)
     assert SHARE_IN_CHANNEL in [e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"]]
@@ -264,7 +266,7 @@ def test_campaign_of_twelve_long_touches_fits_and_is_escaped() -> None:
 def test_every_button_value_is_valid_json_for_long_questions(question) -> None:
     """Button values are parsed back when clicked: a value cut mid-JSON breaks Share and loses the vote."""
     answer = Answer(question, "Here is what the knowledge base says: the CFO signs. [1]", grounded=True)
-    blocks = build_result_blocks(CommandResult("ask", question, "answer", answer))
+    blocks = build_result_blocks(CommandResult("ask", question, "answer", answer), share_id="0" * 32)
     values = [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
     assert {e["action_id"] for e in values} == {SHARE_IN_CHANNEL, FEEDBACK_HELPFUL, FEEDBACK_NOT_HELPFUL}
     for element in values:
@@ -272,13 +274,28 @@ def test_every_button_value_is_valid_json_for_long_questions(question) -> None:
         value = json.loads(element["value"])  # raises on a truncated value
         assert isinstance(value, dict)
         if element["action_id"] == SHARE_IN_CHANNEL:
-            assert value["command"] == "ask"
+            assert value == {"result": "0" * 32}
 
 
-def test_shared_results_carry_no_share_button() -> None:
-    blocks = build_result_blocks(CommandResult("brief", "Acme", "brief", Data(_brief_data(2))), ephemeral=False)
-    ids = [e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"]]
-    assert SHARE_IN_CHANNEL not in ids
+def real_ledger():  # noqa: ANN201 - bot.knowledge.ledger.Ledger
+    import chromadb
+
+    from bot.knowledge.ledger import Ledger
+
+    return Ledger(chromadb.EphemeralClient(), "blocks-test")
+
+
+def test_a_private_result_is_saved_as_the_channel_will_see_it() -> None:
+    ledger = real_ledger()
+    result = CommandResult("brief", "Acme", "brief", Data(_brief_data(2)))
+    private = reviewable_blocks(result, ledger, "U1")
+    (button,) = [e for b in private if b["type"] == "actions" for e in b["elements"]
+                 if e["action_id"] == SHARE_IN_CHANNEL]
+    saved = ledger.get(f"result:{json.loads(button['value'])['result']}")
+    assert saved is not None and saved["user"] == "U1"
+    assert [b for b in saved["blocks"] if b.get("block_id") != "share"] == \
+        [b for b in private if b.get("block_id") != "share"]
+    assert SHARE_IN_CHANNEL not in json.dumps(saved["blocks"])  # the shared copy carries no share button
 
 
 def test_home_view_lists_every_command() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import uuid
 from typing import Any
 
 from bot.blocks import (
@@ -14,36 +13,19 @@ from bot.blocks import (
     PICK_ACCOUNT,
     SHARE_IN_CHANNEL,
     build_refusal_blocks,
-    build_result_blocks,
     context,
     fallback_text,
 )
 from bot.commands import CommandError, run_command
 from bot.formatting import escape
 from bot.listeners.guard import Guard
+from bot.listeners.replies import failure, reviewable_blocks
 
 logger = logging.getLogger(__name__)
 
 
 SHARE_GONE = ("Sorry — that result can no longer be shared (results are kept for a week, and only when the store "
               "could save them). Run the command again to share a fresh one.")
-SHAREABLE = ("answer", "brief", "triage", "campaign")  # drafts go only to the person who asked
-
-
-def reviewable_blocks(result: Any, ledger: Any, user: str | None) -> list[dict[str, Any]]:
-    """The private result's blocks. A shareable one is first saved as the channel would see it, and its "Share in
-    channel" button names that copy: what is shared is exactly what the user reviewed (a model's answer could
-    differ on a re-run). When it cannot be saved, the result comes without the button."""
-    if result.kind not in SHAREABLE:
-        return build_result_blocks(result)
-    share_id = uuid.uuid4().hex
-    try:
-        ledger.put(f"result:{share_id}", {"text": fallback_text(result), "user": user or "",
-                                          "blocks": build_result_blocks(result, ephemeral=False)})
-    except Exception:
-        logger.warning("could not save a result for sharing", exc_info=True)
-        return build_result_blocks(result, ephemeral=False)
-    return build_result_blocks(result, share_id=share_id)
 
 
 def register(app: Any, *, services: Any, guard: Guard, feedback: Any, ledger: Any) -> None:
@@ -98,9 +80,8 @@ def register(app: Any, *, services: Any, guard: Guard, feedback: Any, ledger: An
         except (CommandError, KeyError) as exc:
             respond(text=escape(f"Sorry — {exc}"), response_type="ephemeral", replace_original=False)
             return
-        except Exception:
-            logger.exception("re-running %s failed", value.get("command"))
-            respond(text="Sorry — something went wrong. Please try the command again.", response_type="ephemeral",
+        except Exception as exc:
+            respond(text=failure(exc, f"re-running /{value.get('command')}"), response_type="ephemeral",
                     replace_original=False)
             return
         respond(text=fallback_text(result), blocks=reviewable_blocks(result, ledger, (body.get("user") or {}).get("id")),

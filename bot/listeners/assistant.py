@@ -53,7 +53,7 @@ def register(app: Any, *, services: Any, guard: Guard, work: Any, ledger: Any) -
                context: Any) -> None:
         try:
             reply(services=services, guard=guard, ledger=ledger, client=client, event=payload, say=say,
-                  context=context, thread_ts=payload.get("thread_ts"),
+                  context=context, thread_ts=payload.get("thread_ts"), event_id=body.get("event_id"),
                   ext_shared=bool(body.get("is_ext_shared_channel")))
         finally:
             try:

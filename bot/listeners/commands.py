@@ -12,14 +12,11 @@ from bot.blocks import (
 )
 from bot.commands import COMMANDS, USAGE, CommandError, run_command
 from bot.formatting import escape
-from bot.knowledge.store import StoreUnavailable
-from bot.listeners.actions import reviewable_blocks
-from bot.listeners.conversation import STORE_DOWN
 from bot.listeners.guard import Guard
-from bot.observability import answer_timer, count_error
+from bot.listeners.replies import failure, reviewable_blocks
+from bot.observability import answer_timer
 
 logger = logging.getLogger(__name__)
-FAILED = "Sorry — something went wrong while working on that. The team has the details in the logs."
 
 
 
@@ -49,15 +46,8 @@ def register(app: Any, *, services: Any, guard: Guard, work: Any, ledger: Any) -
         except CommandError as exc:
             respond(text=escape(str(exc)), response_type="ephemeral")
             return
-        except StoreUnavailable:
-            count_error("store_unavailable")
-            logger.warning("/%s: the store is not answering", name)
-            respond(text=STORE_DOWN, response_type="ephemeral")
-            return
-        except Exception:
-            count_error("command")
-            logger.exception("/%s failed", name)
-            respond(text=FAILED, response_type="ephemeral")
+        except Exception as exc:
+            respond(text=failure(exc, f"/{name}"), response_type="ephemeral")
             return
         respond(text=fallback_text(result), blocks=reviewable_blocks(result, ledger, command.get("user_id")),
                 response_type="ephemeral", replace_original=False)

@@ -8,15 +8,12 @@ from typing import Any
 
 from bot.blocks import build_answer_blocks, build_refusal_blocks
 from bot.formatting import escape, truncate
-from bot.knowledge.store import StoreUnavailable
-from bot.observability import answer_timer, count_error
+from bot.listeners.replies import failure
+from bot.observability import answer_timer
 from bot.services.answering import Turn, answer_question
 
 logger = logging.getLogger(__name__)
 HISTORY_TURNS = 6
-SORRY = "Sorry — I couldn't answer that just now. Please try again in a moment."
-STORE_DOWN = ("Sorry — the knowledge store isn't answering right now, so I can't look this up. "
-              "Please try again in a minute.")
 _MENTION = re.compile(r"<@[A-Z0-9]+(\|[^>]*)?>")
 
 
@@ -62,11 +59,17 @@ def thread_key(channel: str, thread_ts: str) -> str:
     return f"thread:{channel}:{thread_ts}"
 
 
-def reply(*, services: Any, guard: Any, client: Any, event: dict[str, Any], say: Any, context: Any,
-          thread_ts: str | None, history: list[Turn] | None = None, ext_shared: bool | None = None,
-          ledger: Any = None) -> None:
-    """Guard, answer, post in the thread; errors become one short sentence. A thread we answer in is marked in
-    the shared ledger, so a follow-up there (on any replica) is answered without reading every thread."""
+def reply(*, services: Any, guard: Any, ledger: Any, client: Any, event: dict[str, Any], say: Any, context: Any,
+          thread_ts: str | None, event_id: str | None = None, ext_shared: bool | None = None,
+          known_thread: bool = False) -> None:
+    """Claim the event, guard, answer, post in the thread; errors become one short sentence.
+
+    Each replica behind a load balancer may receive the same event (a replay, a re-delivery without the retry
+    header): the first to claim its `event_id` in the shared ledger answers, the others drop it. The claim is made
+    here, on the work pool, not before Slack's acknowledgement. A thread we answer in is marked in the ledger (unless
+    `known_thread`), so a follow-up there is answered, on any replica, without reading every thread."""
+    if event_id and not _first_claim(ledger, event_id):
+        return
     user, channel = event.get("user"), event.get("channel")
     refusal = guard.refusal(client, user_id=user, channel_id=channel, ext_shared=ext_shared)
     if refusal:
@@ -77,33 +80,38 @@ def reply(*, services: Any, guard: Any, client: Any, event: dict[str, Any], say:
         say(text="Ask me about an account or our sales content — e.g. “what is the next step on the <account> deal?”",
             thread_ts=thread_ts)
         return
+    history: list[Turn] = []
     try:
-        if history is None and thread_ts and thread_ts != event.get("ts"):
+        if thread_ts and thread_ts != event.get("ts"):
             history = history_of(thread_messages(client, str(channel), thread_ts), before_ts=event.get("ts", ""),
                                  bot_user_id=context.get("bot_user_id"))
-        elif history is None and event.get("channel_type") == "im":
+        elif event.get("channel_type") == "im":
             # a direct message outside a thread: the last few messages of the DM are the conversation
             recent = client.conversations_history(channel=str(channel), limit=2 * HISTORY_TURNS,
                                                   include_all_metadata=True).get("messages") or []
             history = history_of(list(reversed(recent)), before_ts=event.get("ts", ""),
                                  bot_user_id=context.get("bot_user_id"))
         with answer_timer("dm" if str(channel).startswith("D") else "mention"):
-            answer = answer_question(question, retriever=services.retriever, history=history or [],
+            answer = answer_question(question, retriever=services.retriever, history=history,
                                      model=services.model)
-    except StoreUnavailable:
-        count_error("store_unavailable")
-        logger.warning("answering in %s: the store is not answering", channel)
-        say(text=STORE_DOWN, thread_ts=thread_ts)
-        return
-    except Exception:
-        count_error("answer")
-        logger.exception("answering failed in %s", channel)
-        say(text=SORRY, thread_ts=thread_ts)
+    except Exception as exc:
+        say(text=failure(exc, f"answering in {channel}"), thread_ts=thread_ts)
         return
     say(text=escape(truncate(answer.text, 300)), blocks=build_answer_blocks(answer, question=question),
         thread_ts=thread_ts, metadata=answer_metadata(answer))
-    if ledger is not None and thread_ts and channel and not str(channel).startswith("D"):
+    if not known_thread and thread_ts and channel and not str(channel).startswith("D"):
         try:
             ledger.mark(thread_key(str(channel), thread_ts))
         except Exception:  # the answer is posted; only a later follow-up without a mention would be missed
             logger.warning("could not record thread %s", thread_ts, exc_info=True)
+
+
+def _first_claim(ledger: Any, event_id: str) -> bool:
+    try:
+        first = bool(ledger.claim(f"event:{event_id}"))
+    except Exception:  # the store cannot tell: answering twice beats not answering
+        logger.warning("could not check event %s for duplicates", event_id, exc_info=True)
+        return True
+    if not first:
+        logger.info("event %s is already being answered", event_id)
+    return first

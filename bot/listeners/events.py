@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from bot.listeners.conversation import history_of, reply, thread_key, thread_messages
+from bot.listeners.conversation import reply, thread_key
 from bot.listeners.guard import Guard
 
 logger = logging.getLogger(__name__)
@@ -23,7 +23,7 @@ def register(app: Any, *, services: Any, guard: Guard, work: Any, ledger: Any) -
     def handle_app_mention(event: dict[str, Any], body: dict[str, Any], client: Any, say: Any, context: Any) -> None:
         if event.get("bot_id"):
             return
-        answer(client=client, event=event, say=say, context=context,
+        answer(client=client, event=event, say=say, context=context, event_id=body.get("event_id"),
                thread_ts=event.get("thread_ts") or event.get("ts"), ext_shared=body.get("is_ext_shared_channel"))
 
     @app.event("message")
@@ -36,7 +36,7 @@ def register(app: Any, *, services: Any, guard: Guard, work: Any, ledger: Any) -
         bot_user = context.get("bot_user_id")
         if event.get("channel_type") == "im":
             answer(client=client, event=event, say=say, context=context, thread_ts=event.get("thread_ts"),
-                   ext_shared=bool(body.get("is_ext_shared_channel")))
+                   event_id=body.get("event_id"), ext_shared=bool(body.get("is_ext_shared_channel")))
             return
         if bot_user and f"<@{bot_user}" in text:
             return  # the app_mention listener answers this one
@@ -56,9 +56,7 @@ def register(app: Any, *, services: Any, guard: Guard, work: Any, ledger: Any) -
         except Exception:
             logger.warning("could not tell whether we are in thread %s", thread_ts, exc_info=True)
             return
-        if not ours:
-            return
-        messages = thread_messages(client, event["channel"], thread_ts)
-        history = history_of(messages, before_ts=event.get("ts", ""), bot_user_id=bot_user)
-        reply(services=services, guard=guard, ledger=ledger, client=client, event=event, say=say, context=context,
-              thread_ts=thread_ts, history=history, ext_shared=body.get("is_ext_shared_channel"))
+        if ours:
+            reply(services=services, guard=guard, ledger=ledger, client=client, event=event, say=say, context=context,
+                  thread_ts=thread_ts, event_id=body.get("event_id"), ext_shared=body.get("is_ext_shared_channel"),
+                  known_thread=True)
