@@ -49,53 +49,73 @@ class SideCollection:
 
 
 class Ledger(SideCollection):
-    def __init__(self, client: Any, prefix: str, *, ttl: float = 7 * DAY):
+    """`ttl`: seconds an entry counts (None: forever); `prefix` names the collection `<prefix>_ledger`."""
+
+    def __init__(self, client: Any, prefix: str, *, ttl: float | None = 7 * DAY):
         super().__init__(client, f"{prefix}_ledger", "ledger")
         self.ttl = ttl
-        self.owner = uuid.uuid4().hex  # this process (who wrote a mark or a document)
         self._pruned = 0.0
 
-    def _add(self, key: str, kind: str, document: str = "", *, replace: bool = True, owner: str = "") -> None:
+    def _add(self, entries: dict[str, str], kind: str, *, replace: bool = True, owner: str = "") -> None:
+        if not entries:
+            return
         now = time.time()
         write = self.collection.upsert if replace else self.collection.add  # add keeps the first writer's entry
-        write(ids=[key], embeddings=[[1.0]], documents=[document],
-              metadatas=[{"kind": kind, "owner": owner or self.owner, "at": now}])
+        write(ids=list(entries), embeddings=[[1.0]] * len(entries), documents=list(entries.values()),
+              metadatas=[{"kind": kind, "owner": owner, "at": now}] * len(entries))
         self._prune(now)
 
+    def _entries(self, keys: list[str]) -> dict[str, tuple[dict[str, Any], str]]:
+        """The live entries among `keys` (metadata, document)."""
+        got = self.collection.get(ids=keys, include=["metadatas", "documents"])
+        now, found = time.time(), {}
+        for key, meta, document in zip(got["ids"], got["metadatas"] or [], got["documents"] or []):
+            meta = dict(meta or {})
+            if self.ttl is None or now - float(meta.get("at") or 0) <= self.ttl:
+                found[key] = (meta, str(document or ""))
+        return found
+
     def _meta(self, key: str) -> tuple[dict[str, Any], str] | None:
-        got = self.collection.get(ids=[key], include=["metadatas", "documents"])
-        if not got["ids"]:
-            return None
-        meta = dict((got["metadatas"] or [{}])[0] or {})
-        if time.time() - float(meta.get("at") or 0) > self.ttl:
-            return None
-        return meta, str((got["documents"] or [""])[0] or "")
+        return self._entries([key]).get(key)
 
     def claim(self, key: str) -> bool:
         """True for exactly one caller across every replica sharing the store."""
         token = uuid.uuid4().hex  # per claim: the same replica receiving a replay must lose too
-        self._add(key, "claim", replace=False, owner=token)
+        self._add({key: ""}, "claim", replace=False, owner=token)
         found = self._meta(key)
         return found is not None and found[0].get("owner") == token
 
     def mark(self, key: str) -> None:
-        self._add(key, "mark")
+        self._add({key: ""}, "mark")
 
     def marked(self, key: str) -> bool:
         return self._meta(key) is not None
 
     def put(self, key: str, payload: dict[str, Any]) -> None:
-        self._add(key, "document", json.dumps(payload, ensure_ascii=False))
+        self.put_many({key: payload})
+
+    def put_many(self, payloads: dict[str, dict[str, Any]]) -> None:
+        """Several documents in one write."""
+        self._add({key: json.dumps(value, ensure_ascii=False) for key, value in payloads.items()}, "document")
 
     def get(self, key: str) -> dict[str, Any] | None:
-        found = self._meta(key)
-        if found is None or not found[1]:
-            return None
-        value = json.loads(found[1])
-        return value if isinstance(value, dict) else None
+        return self.get_many([key]).get(key)
+
+    def get_many(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        """The documents found among `keys`, in one read."""
+        found: dict[str, dict[str, Any]] = {}
+        for key, (_, document) in self._entries(keys).items() if keys else ():
+            value = json.loads(document) if document else None
+            if isinstance(value, dict):
+                found[key] = value
+        return found
+
+    def forget(self, keys: list[str]) -> None:
+        if keys:
+            self.collection.delete(ids=keys)
 
     def _prune(self, now: float) -> None:
-        if now - self._pruned < PRUNE_EVERY:
+        if self.ttl is None or now - self._pruned < PRUNE_EVERY:
             return
         self._pruned = now
         try:

@@ -631,7 +631,7 @@ class DigestState:
         self.ledger.put(f"last:{owner.key}", {"as_of": as_of.isoformat()})
 
     def record_digests(self, owners: Sequence[Owner], as_of: date) -> None:
-        self._put_many({f"last:{owner.key}": {"as_of": as_of.isoformat()} for owner in owners})
+        self.ledger.put_many({f"last:{owner.key}": {"as_of": as_of.isoformat()} for owner in owners})
 
     def last_alert_scan(self) -> date | None:
         found = self.ledger.get("alerts:last")
@@ -656,18 +656,7 @@ class DigestState:
 
     def cache_people(self, entries: dict[str, dict[str, Any]]) -> None:
         now = time.time()
-        self._put_many({f"person:{email.lower()}": {**entry, "at": now} for email, entry in entries.items()})
-
-    def _put_many(self, documents: dict[str, dict[str, Any]]) -> None:
-        """Several `Ledger.put`s in one write, in the ledger's own format (a write costs tens of milliseconds on an
-        embedded store: 500 owners cached one by one would take half a minute)."""
-        if not documents:
-            return
-        ids = list(documents)
-        meta = {"kind": "document", "owner": self.ledger.owner, "at": time.time()}
-        self.ledger.collection.upsert(ids=ids, embeddings=[[1.0]] * len(ids),
-                                      documents=[json.dumps(documents[i], ensure_ascii=False) for i in ids],
-                                      metadatas=[dict(meta) for _ in ids])
+        self.ledger.put_many({f"person:{email.lower()}": {**entry, "at": now} for email, entry in entries.items()})
 
     def forget_person(self, email: str) -> None:
         self.ledger.put(f"person:{email.lower()}", {"at": 0})

@@ -29,7 +29,6 @@ SYSTEMS = ("hubspot", "salesforce")
 LEASE_SLOT = 30.0  # seconds: a replica that dies mid-sync hands over within two slots
 PRUNE_EVERY = 24 * 3600.0
 WRITE_BATCH = 500  # changes written to the store together
-CHECKPOINT_TTL = 3650 * 24 * 3600.0  # the checkpoint ledger's entries are replaced, never left to expire
 NOT_CONFIGURED = ("no CRM to sync: set HUBSPOT_TOKEN for HubSpot, or SALESFORCE_USERNAME, SALESFORCE_PASSWORD and "
                   "SALESFORCE_SECURITY_TOKEN (or SALESFORCE_SESSION_ID with SALESFORCE_INSTANCE_URL) for Salesforce")
 
@@ -73,7 +72,7 @@ class Checkpoints:
     """Per CRM: where the next run resumes, for which store, and when the last prune ran."""
 
     def __init__(self, client: Any, prefix: str):
-        self.ledger = Ledger(client, f"{prefix}_sync", ttl=CHECKPOINT_TTL)
+        self.ledger = Ledger(client, f"{prefix}_sync", ttl=None)  # checkpoints are replaced, never left to expire
         self._docs: dict[str, dict[str, Any]] = {}
 
     def load(self, system: str) -> dict[str, Any]:
@@ -276,7 +275,7 @@ class SyncLease:
             self._held = set()
         if mine and not self.lost:
             try:  # free now rather than at the end of the slot: a command-line run can follow at once
-                self.ledger.collection.delete(ids=mine)
+                self.ledger.forget(mine)
             except Exception:
                 logger.debug("releasing the %s lease failed; it runs out by itself", self.name, exc_info=True)
 
