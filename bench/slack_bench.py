@@ -15,6 +15,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -96,9 +97,19 @@ def run(count: int, url: str, mock: SlackMock) -> None:
     mock.wait_for("/response/10004", timeout=60)
     time.sleep(0.5)
     mock.calls.clear()
-    started = time.perf_counter()
+    gate = threading.Barrier(count + 1)  # every client thread started and waiting: then all send at once
+
+    def send_at_once(index: int) -> float:
+        gate.wait()
+        return send(index)
+
     with ThreadPoolExecutor(max_workers=count) as pool:
-        acks = list(pool.map(send, range(count)))
+        futures = [pool.submit(send_at_once, index) for index in range(count)]
+        while gate.n_waiting < count:
+            time.sleep(0.01)
+        started = time.perf_counter()
+        gate.wait()
+        acks = [future.result() for future in futures]
     deadline = time.monotonic() + 120
     delivered: set[str] = set()
     while time.monotonic() < deadline and len(delivered) < count:

@@ -280,6 +280,9 @@ def serve(app: App, settings: Settings, *, threads: int = 48,
     """Serve Slack until `stopping` is set; then take no new requests and give the work in flight up to `grace`
     seconds to finish (replies posted). True when everything finished in time."""
     stopping = stopping or threading.Event()
+    from bot.app import prestart
+
+    prestart(app)
     if settings.slack_app_token:
         return _serve_socket_mode(app, settings, ready=ready, stopping=stopping, grace=grace)
     server = HttpServer(wsgi_app(app, signing_secret=settings.slack_signing_secret, ready=ready, stopping=stopping),
