@@ -217,6 +217,37 @@ def test_the_bottom_up_move_names_who_to_reach(seller: tuple[str, Any]) -> None:
         assert "Bottom-up:" in item.text and "introduction to" in item.text, item.text
 
 
+# Accounts where directors with budget authority in a buying function (HR for an HR-software seller) are engaged
+# alongside juniors: someone who can sign is in the conversation, so neither the brief nor the digest says otherwise.
+SIGNER_ENGAGED = {"vantara": set(),
+                  "hr-software": {"Universidad Albéniz", "Costa Serena Hoteles S.L.", "Ashbourne Care Homes Ltd",
+                                  "Servicios Integrales Ebro S.A."}}
+
+
+def test_the_digest_says_no_executive_exactly_where_the_brief_does(seller: tuple[str, Any]) -> None:
+    from bot.services.briefs import build_brief
+    from bot.services.digest import load_snapshot
+
+    name, knowledge = seller
+    services = knowledge.services()
+    ctx = services.context()
+    flagged = {i.account for d in digests_of(services).digests for i in d.items if i.kind == "no_executive"}
+    said, signers = set(), set()
+    for entry in load_snapshot(services.store).accounts.values():
+        if entry.account is None:
+            continue
+        brief = build_brief(services.retriever, knowledge.account(entry.name), ctx)
+        gap = next((g for g in brief.coverage_gaps if g.startswith("No executive engaged")), None)
+        if gap is not None and " — meanwhile " in gap:  # no executive engaged, juniors active: the brief's words
+            said.add(entry.name)
+        if gap is None and any(m.engaged and m.info.level in ("junior", "individual") for m in brief.committee):
+            signers.add(entry.name)
+    assert flagged == said
+    assert flagged == {account for lines_ in EXPECTED[name].values() for kind, account, _ in lines_
+                       if kind == "no_executive"}
+    assert SIGNER_ENGAGED[name] <= signers and not SIGNER_ENGAGED[name] & flagged
+
+
 def test_an_earlier_digest_makes_older_news_new(seller: tuple[str, Any]) -> None:
     from bot.services.digest import DigestState
 

@@ -120,6 +120,20 @@ def build_committee(contacts: list[Hit], activities: list[Hit], ctx: Context) ->
                                           m.name))
 
 
+JUNIOR_LEVELS = ("junior", "individual")  # who counts as "juniors active" beside a missing executive
+
+
+def no_executive_engaged(committee: list[Member]) -> list[Member] | None:
+    """The one reading of "no executive engaged", for the brief's gap and the digest's nudge alike.
+
+    None when someone who can sign is in the conversation: an engaged executive, VP, or director of a buying
+    function (the titles' budget authority, as the triage's "pursue"). Otherwise the engaged juniors and
+    individual contributors in the committee's order (empty when nobody junior is active either)."""
+    if any(m.engaged and m.info.budget_authority for m in committee):
+        return None
+    return [m for m in committee if m.engaged and m.info.level in JUNIOR_LEVELS]
+
+
 def holds(member: Member, persona: Persona) -> bool:
     return persona.filled_by(member.info.level, member.info.function)
 
@@ -132,8 +146,8 @@ def coverage_gaps(committee: list[Member], ctx: Context) -> list[str]:
     def say(key: str, **values: object) -> str:
         return ctx.say("brief", key, **values)
 
-    if not any(m.engaged for m in committee if m.info.level in ("executive", "vp")):
-        engaged_juniors = [m for m in committee if m.engaged and m.info.level in ("junior", "individual")]
+    engaged_juniors = no_executive_engaged(committee)
+    if engaged_juniors is not None:
         people = count_noun(len(engaged_juniors), "junior or individual contributor is",
                             "junior or individual contributors are")
         detail = say("gap_no_executive_detail", count=people) if engaged_juniors else ""
@@ -231,7 +245,7 @@ def next_steps(committee: list[Member], triggers: list[Trigger], open_deals: lis
         else:
             senior = ""
         activities = count_noun(broker.touches, "two-way contact")
-        if senior or not any(m.engaged for m in committee if m.info.level in ("executive", "vp")):
+        if senior or no_executive_engaged(committee) is not None:
             steps.append(say("step_bottom_up", broker=broker.label(), activities=activities, window=window,
                              senior=senior or " to the senior sponsor"))
         else:
@@ -316,7 +330,7 @@ def build_brief(retriever: Retriever, account: Account, ctx: Context, *, model: 
         for v in triage.verdicts if v.verdict == "not_worth_chasing" and v.engagement in ("hot", "warm")
     ]
     steps = next_steps(committee, triggers, open_deals, relationship, ctx)
-    no_executive = None if any(m.engaged for m in committee if m.info.level in ("executive", "vp")) else gaps[0]
+    no_executive = gaps[0] if no_executive_engaged(committee) is not None else None
     summary = compose_summary(account_record, open_deals, activities, triggers, no_executive, relationship, ctx)
 
     cited_refs = ({d["source"] for d in opportunities} | {a["source"] for a in activities[:5]}

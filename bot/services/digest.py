@@ -35,7 +35,7 @@ from bot.knowledge.ledger import DAY, Ledger
 from bot.knowledge.records import format_amount, owner_is_active
 from bot.knowledge.retrieval import Hit
 from bot.profile import join_words
-from bot.services.briefs import Member, build_committee, senior_target
+from bot.services.briefs import Member, build_committee, no_executive_engaged, senior_target
 from bot.services.context import Context
 from bot.services.relationship import deal_state
 from bot.services.signals import find_triggers
@@ -50,7 +50,6 @@ ALERT_KINDS = ("senior_lead", "trigger")
 COMMANDS = {"no_executive": "draft", "trigger": "draft", "stalled_opportunity": "brief",
             "overdue_opportunity": "brief", "junior_hot_lead": "brief", "senior_lead": "brief"}
 SENIOR_LEVELS = ("executive", "vp")  # "a senior lead": VP and above (in a buying function)
-ACTIVE_JUNIOR_LEVELS = ("junior", "individual")  # who counts as "juniors active", as in the brief's coverage gap
 
 STATE_TTL = 3 * 365 * DAY  # subscriptions and the sent-log outlive the 7-day ledger of Slack events
 PERSON_TTL = 30 * DAY  # an email's Slack user, once found
@@ -337,11 +336,9 @@ class _AccountView:
         return items
 
     def no_executive(self) -> Item | None:
+        """The brief's own "no executive engaged" (`no_executive_engaged`), when juniors are active."""
         committee = self.committee
-        # someone who can sign is in the conversation (the triage's "pursue" titles): no nudge, whatever the juniors do
-        if any(m.engaged and m.info.budget_authority for m in committee):
-            return None
-        active = [m for m in committee if m.engaged and m.info.level in ACTIVE_JUNIOR_LEVELS]
+        active = no_executive_engaged(committee)
         if not active:
             return None
         window = self.profile.engagement.window_days
