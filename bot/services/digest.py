@@ -38,8 +38,8 @@ from bot.profile import join_words
 from bot.services.briefs import Member, build_committee, no_executive_engaged, senior_target
 from bot.services.context import Context
 from bot.services.relationship import deal_state
-from bot.services.signals import find_triggers
-from bot.services.triage import Lead, account_leads, engagement_of, judge, seniors_among
+from bot.services.signals import Trigger, find_triggers
+from bot.services.triage import Lead, engagement_of, triage_account
 from bot.wording import Wording, count_noun, load_wording
 
 logger = logging.getLogger(__name__)
@@ -324,12 +324,14 @@ class _AccountView:
             rows.insert(0, self.entry.account)
         return Item(kind, self.entry.name, self.entry.id, text, _sources(rows), day)
 
-    def new_triggers(self, since: date) -> list[Item]:
+    def recent_triggers(self, since: date) -> list[Trigger]:
+        """Trigger events dated since `since` (the digest's "new", the alerts' too)."""
         recent = [a for a in self.activities if _within(a.record.get("date"), since, self.today)]
-        if not recent:
-            return []
+        return find_triggers(recent, profile=self.profile, today=self.today) if recent else []
+
+    def new_triggers(self, since: date) -> list[Item]:
         items = []
-        for trigger in find_triggers(recent, profile=self.profile, today=self.today):
+        for trigger in self.recent_triggers(since):
             text = self.wording.say("trigger", label=_capital(trigger.phrase), date=trigger.date,
                                     sentence=trigger.sentence)
             items.append(self.item("trigger", text, [self.by_ref.get(trigger.ref)], trigger.date))
@@ -392,25 +394,17 @@ class _AccountView:
         return found
 
     def junior_hot_leads(self, since: date) -> list[Item]:
-        """Junior leads and contacts hot since `since`, judged not worth chasing: the triage's own verdict."""
-        records = self.entry.all()
-        leads: list[Lead] = account_leads(records, self.entry.id, self.entry.name, self.ctx)
-        seniors = None
+        """Junior leads and contacts hot since `since` whom the account's triage judges not worth chasing."""
+        triage = triage_account(None, self.entry.id, self.entry.name, self.ctx, records=self.entry.all())
         items = []
-        for lead in leads:
-            if not _within(lead.last_activity, since, self.today):
+        for verdict in triage.verdicts:
+            lead = verdict.lead
+            if verdict.verdict != "not_worth_chasing" or verdict.title.level != "junior" \
+                    or verdict.engagement != "hot" or not _within(lead.last_activity, since, self.today):
                 continue
-            if self.profile.titles.read(lead.title).level != "junior":
-                continue
-            engagement, figures = engagement_of(lead, self.today, self.profile)
-            if engagement != "hot":
-                continue
-            seniors = seniors if seniors is not None else seniors_among(records, self.profile)
-            verdict = judge(lead, self.ctx, seniors=seniors)
-            if verdict.verdict != "not_worth_chasing":
-                continue
+            _, figures = engagement_of(lead, self.today, self.profile)
             text = self.wording.say("junior_hot_lead", name=lead.name, title=lead.title or "no title",
-                                    engagement=engagement, figures=figures, next_move=verdict.next_move)
+                                    engagement=verdict.engagement, figures=figures, next_move=verdict.next_move)
             items.append(self.item("junior_hot_lead", text, [self.by_ref.get(lead.ref)], str(lead.last_activity)))
         return items
 
@@ -561,8 +555,7 @@ def find_alerts(snapshot: Snapshot, ctx: Context, *, since: date) -> list[Alert]
             continue
         view = _AccountView(entry, ctx, wording)
         deal = sorted(open_deals, key=lambda d: str(d.record.get("close_date") or "9999"))[0].record
-        recent = [a for a in view.activities if _within(a.record.get("date"), since, today)]
-        for trigger in find_triggers(recent, profile=profile, today=today) if recent else []:
+        for trigger in view.recent_triggers(since):
             text = wording.say("alert_trigger", account=entry.name, deal=deal.get("name"),
                                stage=deal.get("stage") or "no stage", label=_capital(trigger.phrase),
                                date=trigger.date, sentence=trigger.sentence)
