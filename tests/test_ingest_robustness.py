@@ -254,3 +254,40 @@ def test_a_file_read_in_record_batches_gets_the_ids_of_a_whole_file_read(big_crm
     assert sorted(i for i, _, _ in stored) == sorted(c.id for c in whole)
     again = run(services, services.embeddings, big_crm.root, batch_size=4)
     assert (again.unchanged, again.updated, again.added) == (3, 0, 0)
+
+
+# ---------------------------------------------------------------- what a run leaves behind equals a clean run
+
+def test_a_file_emptied_or_replaced_by_a_link_out_of_the_folder_loses_its_old_chunks(big_crm, settings) -> None:
+    services = build_services(settings, embeddings=Embedder())
+    run(services, Embedder(), big_crm.root)
+    activities = big_crm.root / "crm" / "activities.csv"
+    activities.write_text("", encoding="utf-8")  # an export that came out empty
+    outside = big_crm.root.parent / "outside.md"
+    outside.write_text("# Not knowledge\n\nA file outside the knowledge folder.\n", encoding="utf-8")
+    contacts = big_crm.root / "crm" / "contacts.csv"
+    contacts.unlink()
+    contacts.symlink_to(outside)
+    report = run(services, Embedder(), big_crm.root)
+    assert report.removed == 2
+    assert sorted(services.store.source_states()) == ["crm/accounts.csv"]
+    assert services.store.count() == 4
+    assert [(e.file, e.error.split(":")[0]) for e in report.errors] == [
+        ("crm/activities.csv", "empty file"), ("crm/contacts.csv", "a symbolic link to a file outside the knowledge folder")]
+
+
+def test_a_plain_ingest_keeps_synced_objects_and_removes_a_deleted_file_under_a_sync_folder(small_crm, services) -> None:
+    from bot.knowledge.documents import Chunk
+
+    note = small_crm.write("sync/notes.md", "# Sync notes\n\nHow the CRM sync is scheduled.\n")
+    run(services, services.embeddings, small_crm.root)
+    synced = "sync/hubspot/contact/901"  # what `sync` writes: an object, not a file
+    services.store.add([Chunk(f"{synced}#0:x", "Dana Reyes, CFO", {"kind": "crm", "source": synced})],
+                       services.embeddings.embed_documents(["Dana Reyes, CFO"]))
+    services.store.record_source(synced, "d", 1, [])
+    note.unlink()
+    report = run(services, services.embeddings, small_crm.root)
+    assert report.removed == 1
+    assert sorted(services.store.source_states()) == ["crm/accounts.csv", "crm/contacts.csv", synced]
+    assert services.store.get({"source": synced})
+

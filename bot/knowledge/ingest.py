@@ -279,17 +279,23 @@ API_SOURCES = "sync/"  # objects written by `sync` from a CRM's API: sync/<syste
 
 
 def _vanished(states: Mapping[str, object], paths: Sequence[Path], root: Path, present: dict[str, Path]) -> list[str]:
-    """Sources recorded under a scanned folder that no longer exist on disk (a synced object is no file: the sync's
-    own prune removes what the CRM deleted)."""
+    """Sources recorded under a scanned folder that this run does not read: the file was deleted, emptied, or
+    replaced by a link out of the folder, and a clean run would hold none of it. A synced object is no file (the
+    sync's own prune removes what the CRM deleted)."""
     folders = [p.resolve() for p in paths if p.is_dir()]
     gone = []
     for source in states:
-        if source in present or (source.startswith(API_SOURCES) and not _supported(Path(source))):
+        if source in present or _synced(source):
             continue
         absolute = Path(source) if Path(source).is_absolute() else root.resolve() / source
-        if any(absolute.is_relative_to(folder) for folder in folders) and not absolute.exists():
+        if any(absolute.is_relative_to(folder) for folder in folders):
             gone.append(source)
     return gone
+
+
+def _synced(source: str) -> bool:
+    """An object `sync` wrote (sync/<system>/<role>/<id>), not a file that happens to sit in a `sync/` folder."""
+    return source.startswith(API_SOURCES) and not _supported(Path(source))
 
 
 def _directory_from_store(store: KnowledgeStore, *, skip: set[str]) -> Directory:
