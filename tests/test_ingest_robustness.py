@@ -291,3 +291,21 @@ def test_a_plain_ingest_keeps_synced_objects_and_removes_a_deleted_file_under_a_
     assert sorted(services.store.source_states()) == ["crm/accounts.csv", "crm/contacts.csv", synced]
     assert services.store.get({"source": synced})
 
+
+def test_a_file_reverted_after_a_stopped_update_holds_what_a_clean_run_holds(big_crm, make_settings, tmp_path) -> None:
+    clean = build_services(make_settings(chroma_path=tmp_path / "clean"), embeddings=Embedder())
+    run(clean, Embedder(), big_crm.root, batch_size=10)
+
+    services = build_services(make_settings(chroma_path=tmp_path / "reverted"), embeddings=Embedder())
+    run(services, Embedder(), big_crm.root, batch_size=10)
+    path = big_crm.root / "crm" / "activities.csv"
+    original = path.read_bytes()
+    path.write_text(original.decode().replace("Notes of call", "Minutes of call"), encoding="utf-8")
+    dying = Embedder(fail_on_call=3)  # the edited file is half written when the model dies
+    with pytest.raises(RuntimeError, match="died"):
+        run(services, dying, big_crm.root, batch_size=10)
+    path.write_bytes(original)  # the edit is undone before the next run
+
+    report = run(services, Embedder(), big_crm.root, batch_size=10)
+    assert (report.unchanged, report.updated) == (2, 1)
+    assert_same_store(snapshot(services), snapshot(clean))

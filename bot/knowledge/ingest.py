@@ -38,6 +38,8 @@ FINGERPRINT_BATCH = 20000
 DIRECTORY_ROLES = ("account", "contact", "opportunity")
 # Files that cannot be parsed are reported with their name, never allowed to stop the run.
 _UNREADABLE = (RecursionError, ValueError, TypeError, UnicodeError, OSError)
+# The digest of a source whose chunks are being replaced: no file has it, so a stopped run is never taken for done.
+REPLACING = "replacing"
 
 Progress = Callable[[int], None]
 
@@ -354,10 +356,12 @@ def _embed_and_store(
     batch: list[Chunk] = []
     streamed: list[_Pending] = []  # every chunk of these is in `batch` or already written
     for item in pending:
-        if item.is_new:
-            # an entry that marks nothing complete (no digest): if this run stops, the chunks it wrote still
-            # belong to a known source, finished by the next run or removed with the file
-            store.record_source(item.source, "", 0, [])
+        # Before its first chunk, the source's entry stops marking any version complete: a new one gets no digest
+        # (if this run stops, the chunks it wrote belong to a known source, finished by the next run or removed
+        # with the file), a changed one a digest no file has (if this run stops and the file is then put back as
+        # it was, the next run does not take it for unchanged while it holds chunks of the abandoned version or
+        # misses some of its own).
+        store.record_source(item.source, "" if item.is_new else REPLACING, 0, [])
         chunks = item.chunks()
         while True:
             try:
