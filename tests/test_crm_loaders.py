@@ -607,6 +607,19 @@ def test_json_lines_bad_line_reported_the_rest_loads(knowledge) -> None:
     assert [(e.file, e.line) for e in parsed.errors] == [("crm/contacts.jsonl", 2)]
 
 
+
+def test_json_lines_are_split_at_newlines_only(knowledge) -> None:
+    """JSON leaves U+2028, U+0085 and form feeds unescaped inside strings: they do not end a JSON line (nor
+    count as one), and a file written on Windows reads the same."""
+    notes = "Met the CFO\u2028then the COO\u0085next week\x0c"
+    lines = [json.dumps({"Id": "003A", "Name": "Dana Reyes", "Title": "CFO", "Description": notes}, ensure_ascii=False),
+             json.dumps({"Id": "003B", "Name": "Sam Ortiz", "Title": "Analyst"}),
+             '{"Id": "003C", "Name": ',
+             json.dumps({"Id": "003D", "Name": "Claire Dubois", "Title": "COO"})]
+    parsed = load(knowledge, "contacts.jsonl", "\r\n".join(lines) + "\r\n", dedent=False)
+    assert [(line, record["id"]) for line, record in parsed.records] == [(1, "003A"), (2, "003B"), (4, "003D")]
+    assert [(e.line, e.error.split(":")[0]) for e in parsed.errors] == [(3, "invalid JSON")]
+
 def test_malformed_json_does_not_stop_other_files(services, knowledge) -> None:
     knowledge.crm("accounts.csv", "Id,Name\n001A,Acme Corporation\n")
     knowledge.crm("contacts.json", '[\n  {"Id": "003A", "Name": "Dana Reyes",\n]\n')

@@ -168,7 +168,9 @@ def iter_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, object] | 
     if suffix == ".csv":
         yield from _iter_csv(io.StringIO(text, newline=""), _sniff_delimiter(text[:4096]))
     elif suffix == ".jsonl":
-        for number, line in enumerate(text.splitlines(), start=1):
+        # "\n" alone ends a JSON line: str.splitlines() also splits at U+2028, U+0085 or a form feed, which JSON
+        # leaves unescaped inside strings, and so cut a record in two and numbered every line after it wrongly
+        for number, line in enumerate(text.split("\n"), start=1):
             if not line.strip():
                 continue
             try:
