@@ -12,8 +12,8 @@
    workspace (bursts of 20: our assumption; Slack documents "a workspace-wide limit" without a figure); users.list
    tier 2 (20/min), users.lookupByEmail tier 3 (50/min), users.info tier 4 (100/min).
    a. as the scheduler sends (the default pacing), with the team's alerts to one channel;
-   b. pushed: four replicas at once with pacing switched off, sharing the work through the sent-log, so the mock's
-      limits answer 429 and every one must be waited out;
+   b. pushed: four replicas at once with pacing switched off; one claims the run (`digest:run:<period>`) and sends
+      it, so the mock's limits answer 429 and every one must be waited out;
    c. the team's alerts pushed into one new channel with pacing off: one message per second per channel is the
       limit Slack documents, so this is where 429s come for sure.
    Each run checks that every matched owner got exactly one DM and that no 429 was left unhandled.
@@ -317,7 +317,8 @@ def main() -> None:
         sent = [s for _, delivery, _ in runs for s in delivery.sent]
         skipped = list({s["email"]: s for _, delivery, _ in runs for s in delivery.skipped
                         if "already sent" not in s["reason"]}.values())  # each replica saw the same unmatched
-        report = runs[0][0]
+        reports = [r for r, _, _ in runs if r is not None]  # the one replica that claimed the run computed it
+        report = reports[0]
         delivered = slack.delivered - before_delivered
         dms = {c: n for c, n in delivered.items() if c.startswith("U")}
         limited = slack.limited - before_limited
@@ -329,7 +330,8 @@ def main() -> None:
         window = (posted[-1] - posted[0]) if len(posted) > 1 else 0.0
         print(f"\n{label}: the run took {elapsed:.1f} s (reading and rules, matching, sending); {len(sent)} DMs "
               f"sent over the last {window:.1f} s of it ({len(sent) / max(window, 0.001):.1f}/s)"
-              + (f" by {replicas} replicas ({', '.join(str(len(d.sent)) for _, d, _ in runs)})" if replicas > 1 else "")
+              + (f" by {replicas} replicas ({', '.join(str(len(d.sent)) for _, d, _ in runs)}; "
+                 f"{len(reports)} computed the run)" if replicas > 1 else "")
               + f"; not sent: {dict(Counter(s['reason'].split(' (')[0] for s in skipped))}; "
               f"unmatched owners {len(report.unmatched)} ({dict(Counter(u['reason'][:30] for u in report.unmatched))})")
         print(f"  Web API calls {dict(calls)}; 429s answered by the mock {dict(limited) or 0}, waited out by the "

@@ -165,7 +165,8 @@ def digests_of(services: Any, **options: Any) -> Any:
     from bot.services.digest import DigestState, build_digests, load_snapshot
 
     state = options.pop("state", None) or DigestState.for_services(services)
-    return build_digests(load_snapshot(services.store), services.context(), since_for=state.last_digest, **options)
+    return build_digests(load_snapshot(services.store), services.context(), last_digests=state.last_digests,
+                         **options)
 
 
 def lines(report: Any) -> dict[str, set[tuple[str, str]]]:
@@ -257,7 +258,7 @@ def test_an_earlier_digest_makes_older_news_new(seller: tuple[str, Any]) -> None
     state = DigestState.for_services(services)
     email, last, added = SINCE_LAST[name]
     owner = next(d.owner for d in digests_of(services).digests if d.owner.email == email)
-    state.record_digest(owner, last)
+    state.record_digests([owner], last)
     report = digests_of(services, state=state)
     items = next(d.items for d in report.digests if d.owner.email == email)
     base = {(kind, account) for kind, account, _ in EXPECTED[name].get(email, set())}
@@ -404,7 +405,7 @@ def test_digest_blocks_are_compact_escaped_and_within_slacks_limits() -> None:
 
     items = [Item("trigger" if n % 2 else "junior_hot_lead", f"Acct {n} <!channel>", f"A{n}",
                   f"Line {n}: <http://evil.example|click> @here " + "x" * 4000, []) for n in range(100)]
-    digest = OwnerDigest(Owner("U1", "Ana", "ana@seller.example"), items, date(2026, 11, 20), 100)
+    digest = OwnerDigest(Owner("U1", "Ana", "ana@seller.example"), items, date(2026, 11, 20))
     blocks = build_digest_blocks(digest, as_of="2026-11-26", max_items=40, command_hint="python -m bot digest")
     assert len(blocks) <= 50
     raw = json.dumps(blocks)
@@ -600,11 +601,12 @@ def test_nothing_is_sent_twice_across_two_replicas(fresh: Any, slack: SlackWithP
     period = "2026-11-23T08:00"
     start = threading.Barrier(len(replicas) * 2)
     errors: list[BaseException] = []
+    reports: list[Any] = []
 
     def replica(services: Any) -> None:
         try:
             start.wait()
-            run(services, slack, period=period)
+            reports.append(run(services, slack, period=period)[0])
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
@@ -617,10 +619,12 @@ def test_nothing_is_sent_twice_across_two_replicas(fresh: Any, slack: SlackWithP
     dms = slack.dms()
     assert set(dms) == {VANTARA_PEOPLE[e] for e in EXPECTED["vantara"]}
     assert {user: len(calls) for user, calls in dms.items()} == {user: 1 for user in dms}
+    # the run was claimed: one replica computed it and asked Slack about each owner once, the others did nothing
+    assert len([r for r in reports if r is not None]) == 1
+    assert sorted(c.body["email"] for c in slack.find("users.lookupByEmail")) == sorted(VANTARA_PEOPLE)
     # a later run for the same period (a restart) sends nothing more
-    _, delivery, _ = run(replicas[0], slack, period=period)
-    assert delivery.sent == [] and len(slack.find("chat.postMessage")) == len(dms)
-    assert all("already sent" in s["reason"] for s in delivery.skipped)
+    report, delivery, _ = run(replicas[0], slack, period=period)
+    assert report is None and delivery.sent == [] and len(slack.find("chat.postMessage")) == len(dms)
 
 
 def test_a_guest_never_receives_crm_data(fresh: Any, slack: SlackWithPeople) -> None:
@@ -629,9 +633,9 @@ def test_a_guest_never_receives_crm_data(fresh: Any, slack: SlackWithPeople) -> 
     from bot.services.digest import DigestState
 
     # Priya's user comes from an hour-old cache entry: Guard's users.info, asked again, says she is a guest now
-    DigestState.for_services(services).cache_person("priya.nair@vantara-systems.example",
-                                                    {"user": "UPRIYA", "guest": False, "reason": None,
-                                                     "checked": time.time() - 3600})
+    DigestState.for_services(services).cache_people({"priya.nair@vantara-systems.example":
+                                                     {"user": "UPRIYA", "guest": False, "reason": None,
+                                                      "checked": time.time() - 3600}})
     slack.restricted_by_info.add("UPRIYA")
     report, delivery, _ = run(services, slack)
     dms = slack.dms()

@@ -202,12 +202,13 @@ class SlackPeople:
         emails = list(dict.fromkeys(o.email.lower() for o in owners if o.email and o.email.lower() not in self.people))
         self._answers = {}
         unknown: list[tuple[str, Person | None]] = []  # not answered by Slack in the last few minutes
+        try:
+            cache = self.state.cached_people(emails) if emails else {}
+        except Exception:
+            logger.warning("could not read the Slack-user cache", exc_info=True)
+            cache = {}
         for email in emails:
-            try:
-                cached = self.state.cached_person(email)
-            except Exception:
-                logger.warning("could not read the Slack-user cache", exc_info=True)
-                cached = None
+            cached = cache.get(email)
             known = Person(cached.get("user"), bool(cached.get("guest")), cached.get("reason"),
                            float(cached.get("checked") or 0.0)) if cached else None
             if known is not None and known.fresh():  # another replica asked Slack moments ago: its answer stands
@@ -332,6 +333,7 @@ def deliver_digests(report: DigestReport, *, sender: Sender, state: DigestState,
     as_of = report.as_of.isoformat()
     before = sender.rate_limited
     done: list[Owner] = []  # whose "since" moves to this digest's date, written a few at a time
+    subscriptions = state.subscriptions([d.slack_user for d in report.digests if d.items and d.slack_user])
     for digest in report.digests:
         if len(done) >= 25:
             state.record_digests(done, report.as_of)
@@ -346,7 +348,7 @@ def deliver_digests(report: DigestReport, *, sender: Sender, state: DigestState,
         if not user:
             delivery.skipped.append({**who, "reason": "no Slack user (see unmatched_owners)"})
             continue
-        if not state.subscription(user).digest:
+        if not subscriptions[user].digest:
             delivery.skipped.append({**who, "reason": "switched off in App Home"})
             continue
         refused = _refusal(user, guard, people, client)
@@ -399,7 +401,7 @@ def deliver_alerts(alerts: list[Alert], *, sender: Sender, state: DigestState, g
     matches = people.match(owners) if owners else {}
     mentions: dict[str, str] = {}
     batches: dict[str, list[Alert]] = {}  # destination -> its alerts, each claimed for it before it is sent
-    subscriptions: dict[str, Subscription] = {}
+    subscriptions = state.subscriptions([m.slack_user for m in matches.values() if m.slack_user])
     for alert in alerts:
         match = matches.get(alert.owner.key) if alert.owner is not None else None
         owner_user = match.slack_user if match else None
@@ -409,8 +411,6 @@ def deliver_alerts(alerts: list[Alert], *, sender: Sender, state: DigestState, g
             batches.setdefault(to_channel, []).append(alert)
         if not owner_user or alert.kind not in ALERT_KINDS:
             continue
-        if owner_user not in subscriptions:
-            subscriptions[owner_user] = state.subscription(owner_user)
         if alert.kind not in subscriptions[owner_user].alerts or _refusal(owner_user, guard, people, client):
             continue
         if state.claim(f"alert:{alert.key}:{owner_user}"):
@@ -435,17 +435,24 @@ def deliver_alerts(alerts: list[Alert], *, sender: Sender, state: DigestState, g
 def compute_digests(services: Any, state: DigestState, *, people: SlackPeople | None = None,
                     only: str | None = None) -> DigestReport:
     """Every owner's digest as of the context's today, each since their last digest."""
-    return build_digests(load_snapshot(services.store), services.context(), since_for=state.last_digest, only=only,
-                         match=people.match if people is not None else None)
+    return build_digests(load_snapshot(services.store), services.context(), last_digests=state.last_digests,
+                         only=only, match=people.match if people is not None else None)
 
 
 def switched_off(report: DigestReport, state: DigestState) -> set[str]:
     """Owner keys whose Slack user switched the digest off in App Home (not sent, so not shown as to be sent)."""
-    return {d.owner.key for d in report.digests if d.slack_user and not state.subscription(d.slack_user).digest}
+    subscriptions = state.subscriptions([d.slack_user for d in report.digests if d.slack_user])
+    return {d.owner.key for d in report.digests if d.slack_user and not subscriptions[d.slack_user].digest}
 
 
 def run_digests(services: Any, *, sender: Sender, state: DigestState, guard: Guard, period: str,
-                only: str | None = None, stop: threading.Event | None = None) -> tuple[DigestReport, Delivery]:
+                only: str | None = None, stop: threading.Event | None = None) -> tuple[DigestReport | None, Delivery]:
+    """One scheduled run: computed and sent by the one replica that claims `period` (None, nothing sent, on the
+    others). A replica that dies mid-run leaves the rest of that period unsent; each owner's next digest still
+    covers everything since the last one they received."""
+    if not state.claim_run(period):
+        logger.info("digest %s: another replica is sending it", period)
+        return None, Delivery()
     people = SlackPeople(sender, state)
     report = compute_digests(services, state, people=people, only=only)
     delivery = deliver_digests(report, sender=sender, state=state, guard=guard, people=people, period=period,

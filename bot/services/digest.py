@@ -94,12 +94,10 @@ class Snapshot:
     accounts: dict[str, AccountRecords] = field(default_factory=dict)
     owners: list[Row] = field(default_factory=list)
     unlinked_leads: list[Row] = field(default_factory=list)  # marketing leads at no known account
-    seconds: float = 0.0
 
 
 def load_snapshot(store: Any) -> Snapshot:
     """Every CRM record in the store, grouped by account: one paged read of the metadata (no vectors)."""
-    started = time.monotonic()
     snapshot = Snapshot()
     for chunk_id, _, meta in store.scan({"kind": "crm"}, include=["metadatas"], page=SCAN_PAGE):
         if not meta:
@@ -125,7 +123,6 @@ def load_snapshot(store: Any) -> Snapshot:
             entry.account = row
         else:
             entry.rows.setdefault(kind, []).append(row)
-    snapshot.seconds = time.monotonic() - started
     return snapshot
 
 
@@ -240,14 +237,14 @@ class Match:
 
 
 Matcher = Callable[[Sequence[Owner]], dict[str, Match]]
+LastDigests = Callable[[Sequence[Owner]], dict[str, date]]  # owner key -> the as_of of their last digest
 
 
 @dataclass
 class OwnerDigest:
     owner: Owner
     items: list[Item]
-    since: date
-    accounts: int
+    since: date  # the first day its lines cover
     slack_user: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -413,34 +410,28 @@ def _wanted(owner: Owner | None, only: str | None) -> bool:
     return only is None or (owner is not None and owner.email.lower() == only)
 
 
-def build_digests(snapshot: Snapshot, ctx: Context, *, since_for: Callable[[Owner], date | None] | None = None,
+def build_digests(snapshot: Snapshot, ctx: Context, *, last_digests: LastDigests | None = None,
                   only: str | None = None, match: Matcher | None = None) -> DigestReport:
-    """Each owner's lines. `since_for(owner)`: the as_of of their last digest (None: `lookback_days` back).
-    `only`: one owner's email. `match`: owners to Slack users (None: no Slack, `slack_user` stays null)."""
+    """Each owner's lines. `last_digests(owners)`: the as_of of each one's last digest by owner key, asked once for
+    every account owner (missing: `lookback_days` back). `only`: one owner's email. `match`: owners to Slack users
+    (None: no Slack, `slack_user` stays null)."""
     started = time.monotonic()
     profile, today = ctx.profile, ctx.date
     wording = digest_wording()
     book = OwnerBook(snapshot.owners)
     default_since = today - timedelta(days=profile.digest.lookback_days - 1)
     only = only.strip().lower() if only else None
-    sinces: dict[str, date] = {}
-
-    def since(owner: Owner | None) -> date:
-        if owner is None:
-            return default_since
-        if owner.key not in sinces:
-            last = since_for(owner) if since_for else None
-            sinces[owner.key] = min(last, today) if last else default_since
-        return sinces[owner.key]
+    accounts = [(entry, account_owner(entry, book, ctx)) for entry in snapshot.accounts.values()
+                if entry.account is not None]  # records linked to an account the exports do not hold: skipped
+    account_owners = list({o.key: o for _, o in accounts if o is not None and _wanted(o, only)}.values())
+    lasts = last_digests(account_owners) if last_digests and account_owners else {}
+    sinces = {key: min(last, today) for key, last in lasts.items()}
 
     items: dict[str, list[Item]] = {}
     owned: Counter[str] = Counter()
     people: dict[str, Owner] = {}
     unowned: list[str] = []
-    for entry in snapshot.accounts.values():
-        if entry.account is None:
-            continue  # records linked to an account the exports do not hold
-        owner = account_owner(entry, book, ctx)
+    for entry, owner in accounts:
         view = _AccountView(entry, ctx, wording)
         # a deal's lines go to the deal's owner, the account's lines to the account's
         lines: list[tuple[Item, Owner | None]] = [
@@ -451,7 +442,7 @@ def build_digests(snapshot: Snapshot, ctx: Context, *, since_for: Callable[[Owne
         elif _wanted(owner, only):
             owned[owner.key] += 1
             people[owner.key] = owner
-            account_since = since(owner)
+            account_since = sinces.get(owner.key, default_since)
             lines += [(item, owner) for item in view.new_triggers(account_since)]
             lines += [(item, owner) for item in view.junior_hot_leads(account_since)]
             gap = view.no_executive()
@@ -462,6 +453,10 @@ def build_digests(snapshot: Snapshot, ctx: Context, *, since_for: Callable[[Owne
                 people.setdefault(to.key, to)
                 items.setdefault(to.key, []).append(item)
 
+    asked = {o.key for o in account_owners}
+    deal_owners = [o for key, o in people.items() if key not in asked]  # owning deals only: asked now
+    if last_digests and deal_owners:
+        sinces.update({key: min(last, today) for key, last in last_digests(deal_owners).items()})
     order = {kind: rank for rank, kind in enumerate(KINDS)}
     unmatched: list[dict[str, Any]] = []
     slack: dict[str, Match] = {}
@@ -478,7 +473,7 @@ def build_digests(snapshot: Snapshot, ctx: Context, *, since_for: Callable[[Owne
             unmatched.append({"id": owner.id or None, "name": owner.name or None, "email": owner.email or None,
                               "reason": reason, "accounts": owned.get(key, 0)})
         ordered = sorted(items.get(key, []), key=lambda i: (order[i.kind], _newest_first(i.date), i.account))
-        digests.append(OwnerDigest(owner, ordered, since(owner), owned.get(key, 0),
+        digests.append(OwnerDigest(owner, ordered, sinces.get(key, default_since),
                                    found.slack_user if found is not None else None))
     return DigestReport(today, digests, unmatched, sorted(set(unowned)), time.monotonic() - started)
 
@@ -515,9 +510,6 @@ class Alert:
     def command(self) -> str | None:
         return COMMANDS[self.kind] if self.account_id else None  # a lead at no known account: nothing to open
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "account": self.account, "text": self.text, "sources": self.sources,
-                "owner": self.owner.as_dict() if self.owner else None}
 
 
 def find_alerts(snapshot: Snapshot, ctx: Context, *, since: date) -> list[Alert]:
@@ -601,7 +593,12 @@ class DigestState:
         return cls(lambda: services.store.client, services.settings.collection_prefix)
 
     def subscription(self, user: str) -> Subscription:
-        return Subscription.from_dict(self.ledger.get(f"sub:{user}"))
+        return self.subscriptions([user])[user]
+
+    def subscriptions(self, users: Sequence[str]) -> dict[str, Subscription]:
+        """Each user's switches, in one read."""
+        found = self.ledger.get_many([f"sub:{user}" for user in dict.fromkeys(users)])
+        return {user: Subscription.from_dict(found.get(f"sub:{user}")) for user in users}
 
     def subscribe(self, user: str, subscription: Subscription) -> None:
         self.ledger.put(f"sub:{user}", subscription.as_dict())
@@ -610,15 +607,22 @@ class DigestState:
         """True for exactly one caller across every replica: the one that sends."""
         return self.ledger.claim(f"sent:{key}")
 
-    def last_digest(self, owner: Owner) -> date | None:
-        found = self.ledger.get(f"last:{owner.key}")
-        try:
-            return date.fromisoformat(str(found["as_of"])) if found else None
-        except (KeyError, ValueError):
-            return None
+    def claim_run(self, period: str) -> bool:
+        """True for the one replica that computes and sends the digests of `period`; the others skip the run."""
+        return self.ledger.claim(f"digest:run:{period}")
 
-    def record_digest(self, owner: Owner, as_of: date) -> None:
-        self.ledger.put(f"last:{owner.key}", {"as_of": as_of.isoformat()})
+    def last_digests(self, owners: Sequence[Owner]) -> dict[str, date]:
+        """The as_of of each owner's last digest (by owner key), in one read; owners never sent one are left out."""
+        found = self.ledger.get_many([f"last:{owner.key}" for owner in owners])
+        lasts = {}
+        for owner in owners:
+            entry = found.get(f"last:{owner.key}")
+            try:
+                if entry:
+                    lasts[owner.key] = date.fromisoformat(str(entry["as_of"]))
+            except (KeyError, ValueError):
+                continue
+        return lasts
 
     def record_digests(self, owners: Sequence[Owner], as_of: date) -> None:
         self.ledger.put_many({f"last:{owner.key}": {"as_of": as_of.isoformat()} for owner in owners})
@@ -633,16 +637,16 @@ class DigestState:
     def record_alert_scan(self, as_of: date) -> None:
         self.ledger.put("alerts:last", {"as_of": as_of.isoformat()})
 
-    def cached_person(self, email: str) -> dict[str, Any] | None:
-        """What Slack said about this email, while it is fresh."""
-        found = self.ledger.get(f"person:{email.lower()}")
-        if not found:
-            return None
-        ttl = PERSON_TTL if found.get("user") else NO_PERSON_TTL
-        return found if time.time() - float(found.get("at") or 0) < ttl else None
-
-    def cache_person(self, email: str, entry: dict[str, Any]) -> None:
-        self.ledger.put(f"person:{email.lower()}", {**entry, "at": time.time()})
+    def cached_people(self, emails: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """What Slack said about these emails (by lower-case email), those still fresh, in one read."""
+        keys = {email.lower(): f"person:{email.lower()}" for email in emails}
+        found = self.ledger.get_many(list(keys.values()))
+        now, fresh = time.time(), {}
+        for email, key in keys.items():
+            entry = found.get(key)
+            if entry and now - float(entry.get("at") or 0) < (PERSON_TTL if entry.get("user") else NO_PERSON_TTL):
+                fresh[email] = entry
+        return fresh
 
     def cache_people(self, entries: dict[str, dict[str, Any]]) -> None:
         now = time.time()
