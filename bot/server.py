@@ -1,5 +1,5 @@
 """Serving the Slack app: HTTP mode (`/slack/events`) or Socket Mode, each with `/healthz`, `/readyz` and
-`/metrics` on PORT, and a graceful stop."""
+`/metrics` on PORT (Socket Mode runs without them when the port is busy), and one graceful stop."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sized
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -39,64 +39,54 @@ def _json(start_response: Callable[..., Any], status: str, payload: dict[str, An
     return [body]
 
 
-def _refusal(environ: dict[str, Any], raw: bytes, verifier: SignatureVerifier | None) -> tuple[str, str, str] | None:
-    """Why a request to /slack/events is refused before Bolt sees it (status, reason, error kind), or None.
-
-    Checked in this order: size, signature (when a signing secret is set), then the body's shape, so an unsigned
-    request is 401 whatever its body, and a signed but malformed one 400 — never a 500 and a traceback.
-    """
-    headers = {"x-slack-request-timestamp": environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", ""),
-               "x-slack-signature": environ.get("HTTP_X_SLACK_SIGNATURE", "")}
-    if verifier is not None:
-        timestamp = headers["x-slack-request-timestamp"]
-        if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > 60 * 5:
-            unsigned = not timestamp or not headers["x-slack-signature"]
-            return "401 Unauthorized", "missing or stale timestamp", "refused_unsigned" if unsigned else "refused_stale"
-        # over the raw bytes: a body that is not UTF-8 must still be checked, not crash the check
-        expected = "v0=" + hmac.new(verifier.signing_secret.encode(), b"v0:" + timestamp.encode() + b":" + raw,
-                                    hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected, headers["x-slack-signature"]):
-            return "401 Unauthorized", "invalid signature", "refused_signature"
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return "400 Bad Request", "body is not UTF-8", "refused_malformed"
-    if "json" in str(environ.get("CONTENT_TYPE") or ""):
-        try:
-            if not isinstance(json.loads(text), dict):
-                return "400 Bad Request", "JSON body is not an object", "refused_malformed"
-        except (ValueError, RecursionError):
-            return "400 Bad Request", "invalid JSON body", "refused_malformed"
-    else:
-        payload = parse_qs(text).get("payload")
-        if payload:
-            try:
-                if not isinstance(json.loads(payload[0]), dict):
-                    return "400 Bad Request", "payload is not a JSON object", "refused_malformed"
-            except (ValueError, RecursionError):
-                return "400 Bad Request", "invalid payload", "refused_malformed"
-    return None
-
-
 # interactive payload types (buttons, modals, shortcuts): the "action" kind in the metrics
 _INTERACTIVE = {"block_actions", "block_suggestion", "view_submission", "view_closed", "shortcut", "message_action",
                 "interactive_message", "dialog_submission"}
 
 
-def _request_kind(environ: dict[str, Any], raw: bytes) -> str:
-    """command, event, action or other, for the metrics; the body was already checked by _refusal."""
+def _inspect(environ: dict[str, Any], raw: bytes,
+             verifier: SignatureVerifier | None) -> tuple[tuple[str, str, str] | None, str]:
+    """(why the request is refused before Bolt sees it: status, reason, error kind — or None; its kind for the
+    metrics: command, event, action or other), from one parse of the body.
+
+    Checked in this order: signature (when a signing secret is set), then the body's shape, so an unsigned
+    request is 401 whatever its body, and a signed but malformed one 400 — never a 500 and a traceback.
+    """
+    if verifier is not None:
+        timestamp = str(environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP") or "")
+        signature = str(environ.get("HTTP_X_SLACK_SIGNATURE") or "")
+        if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > 60 * 5:
+            unsigned = not timestamp or not signature
+            return ("401 Unauthorized", "missing or stale timestamp",
+                    "refused_unsigned" if unsigned else "refused_stale"), "other"
+        # over the raw bytes: a body that is not UTF-8 must still be checked, not crash the check
+        expected = "v0=" + hmac.new(verifier.signing_secret.encode(), b"v0:" + timestamp.encode() + b":" + raw,
+                                    hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, signature):
+            return ("401 Unauthorized", "invalid signature", "refused_signature"), "other"
     try:
         text = raw.decode("utf-8")
-        if "json" in str(environ.get("CONTENT_TYPE") or ""):
-            return "event" if json.loads(text).get("type") == "event_callback" else "other"
-        form = parse_qs(text)
-        if form.get("command"):
-            return "command"
-        if form.get("payload"):
-            return "action" if json.loads(form["payload"][0]).get("type") in _INTERACTIVE else "other"
-    except (ValueError, RecursionError, AttributeError):
-        pass
-    return "other"
+    except UnicodeDecodeError:
+        return ("400 Bad Request", "body is not UTF-8", "refused_malformed"), "other"
+    if "json" in str(environ.get("CONTENT_TYPE") or ""):
+        try:
+            body = json.loads(text)
+        except (ValueError, RecursionError):
+            return ("400 Bad Request", "invalid JSON body", "refused_malformed"), "other"
+        if not isinstance(body, dict):
+            return ("400 Bad Request", "JSON body is not an object", "refused_malformed"), "other"
+        return None, "event" if body.get("type") == "event_callback" else "other"
+    form = parse_qs(text)
+    payload = form.get("payload")
+    if payload:
+        try:
+            interaction = json.loads(payload[0])
+        except (ValueError, RecursionError):
+            return ("400 Bad Request", "invalid payload", "refused_malformed"), "other"
+        if not isinstance(interaction, dict):
+            return ("400 Bad Request", "payload is not a JSON object", "refused_malformed"), "other"
+        return None, "action" if interaction.get("type") in _INTERACTIVE else "other"
+    return None, "command" if form.get("command") else "other"
 
 
 def _outcome(status: str, environ: dict[str, Any]) -> str:
@@ -118,9 +108,6 @@ class _Measured:
     def __iter__(self) -> Iterator[bytes]:
         return iter(self.body)
 
-    def __len__(self) -> int:
-        return len(self.body) if isinstance(self.body, Sized) else 0
-
     def close(self) -> None:
         try:
             close = getattr(self.body, "close", None)
@@ -138,8 +125,8 @@ def readiness(services: Any) -> tuple[bool, dict[str, Any]]:
         checks["store"] = checks["chunks"] > 0
     except Exception as exc:  # a server down, a path unreadable: not ready, and say why in one word
         checks["store"], checks["error"] = False, type(exc).__name__
-    model = getattr(services.embeddings, "_model", True)  # the local models load lazily; others are remote
-    checks["model"] = model is not None
+    # the local models load lazily (warm-up loads them); remote ones and stand-ins have nothing to load
+    checks["model"] = bool(getattr(services.embeddings, "loaded", True))
     return bool(checks["store"] and checks["model"]), checks
 
 
@@ -176,14 +163,13 @@ def wsgi_app(app: App, *, signing_secret: str | None = None, ready: Callable[[],
             count_error("refused_too_large")
             return _reply(start_response, "413 Payload Too Large", "body too large")
         raw = environ["wsgi.input"].read(length) if length else b""
-        refusal = _refusal(environ, raw, verifier)
+        refusal, kind = _inspect(environ, raw, verifier)
         if refusal:
             logger.info("refused a request to /slack/events: %s (%d bytes)", refusal[1], len(raw))
             count_request("other", "refused")
             count_error(refusal[2])
             return _reply(start_response, refusal[0], refusal[1])
         environ["wsgi.input"] = io.BytesIO(raw)  # Bolt reads the body again
-        kind = _request_kind(environ, raw)
         statuses: list[str] = []
 
         def recording_start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -278,20 +264,45 @@ def serve(app: App, settings: Settings, *, threads: int = 48,
           ready: Callable[[], tuple[bool, dict[str, Any]]] | None = None,
           stopping: threading.Event | None = None, grace: float = SHUTDOWN_GRACE) -> bool:
     """Serve Slack until `stopping` is set; then take no new requests and give the work in flight up to `grace`
-    seconds to finish (replies posted). True when everything finished in time."""
-    stopping = stopping or threading.Event()
+    seconds to finish (replies posted). True when everything finished in time.
+
+    HTTP mode serves /slack/events, /healthz, /readyz and /metrics on PORT; a busy port raises OSError (the caller
+    says so in one line). Socket Mode takes Slack's envelopes over a WebSocket and serves the health and metrics
+    paths on PORT when it can: it does not need the port to answer Slack, so a busy one is a one-line warning and
+    the bot runs without them. Both stop the same way (`_stop`)."""
     from bot.app import prestart
 
+    stopping = stopping or threading.Event()
     prestart(app)
-    if settings.slack_app_token:
-        return _serve_socket_mode(app, settings, ready=ready, stopping=stopping, grace=grace)
-    server = HttpServer(wsgi_app(app, signing_secret=settings.slack_signing_secret, ready=ready, stopping=stopping),
-                        port=settings.port, threads=threads)
-    logger.info("Slack: HTTP mode on port %s (/slack/events, /healthz, /readyz, /metrics)", server.port)
-    server.run(until=stopping.is_set)
+    socket = _SocketMode(app, settings, ready=ready) if settings.slack_app_token else None
+    server: HttpServer | None
+    if socket is None:
+        server = HttpServer(wsgi_app(app, signing_secret=settings.slack_signing_secret, ready=ready,
+                                     stopping=stopping), port=settings.port, threads=threads)
+        logger.info("Slack: HTTP mode on port %s (/slack/events, /healthz, /readyz, /metrics)", server.port)
+    else:
+        server = socket.health_server(settings.port, stopping)
+        socket.connect(stopping)
+    if server is not None:
+        server.run(until=stopping.is_set)
+    else:
+        while not stopping.wait(0.5):  # a timeout, so a signal's handler runs promptly
+            pass
+    return _stop(app, server, socket, time.monotonic() + grace)
 
-    deadline = time.monotonic() + grace
-    logger.info("stopping: new requests refused, waiting up to %.0f s for the work in flight", grace)
+
+def _stop(app: App, server: HttpServer | None, socket: _SocketMode | None, deadline: float) -> bool:
+    """The one shutdown path: no new requests (the listening socket closed, the Slack socket closed), the
+    requests in flight answered, the work they handed over finished or `deadline` passed, the last responses
+    written. True when everything finished in time."""
+    from bot.app import drain
+
+    logger.info("stopping: new requests refused, waiting up to %.0f s for the work in flight",
+                max(0.0, deadline - time.monotonic()))
+    if socket is not None:
+        socket.close()  # no new envelopes; those not acknowledged yet Slack delivers again
+    if server is None:
+        return drain(app, max(0.0, deadline - time.monotonic()))
     server.stop_accepting()
     finished: list[bool] = []
 
@@ -299,7 +310,7 @@ def serve(app: App, settings: Settings, *, threads: int = 48,
         # the acks being written first: after drain() closes the pools, a listener could not start
         while not server.idle() and time.monotonic() < deadline:
             time.sleep(0.02)
-        finished.append(_drain(app, deadline))
+        finished.append(drain(app, max(0.0, deadline - time.monotonic())))
 
     drainer = threading.Thread(target=finish, name="drain", daemon=True)
     drainer.start()
@@ -310,72 +321,68 @@ def serve(app: App, settings: Settings, *, threads: int = 48,
     return bool(finished and finished[0])
 
 
-def _drain(app: App, deadline: float) -> bool:
-    from bot.app import drain
-
-    return drain(app, max(0.0, deadline - time.monotonic()))
-
-
 # Socket Mode envelope types, as the metrics name them
 _SOCKET_KINDS = {"slash_commands": "command", "events_api": "event", "interactive": "action"}
 
 
-def _serve_socket_mode(app: App, settings: Settings, *, ready: Callable[[], tuple[bool, dict[str, Any]]] | None,
-                       stopping: threading.Event, grace: float) -> bool:
-    """Slack over a WebSocket, plus /healthz, /readyz and /metrics on PORT so a container and a load balancer can
-    tell the truth. Slack unreachable or a bad app token is retried with backoff, never a crash loop."""
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
+class _SocketMode:
+    """Slack over a WebSocket: each envelope counted like an HTTP request; the connection opened in the background
+    and retried with backoff (Slack unreachable or a bad app token is never a crash loop)."""
 
-    class MeasuredHandler(SocketModeHandler):
-        def handle(self, client: Any, req: Any) -> None:
-            started, kind = time.perf_counter(), _SOCKET_KINDS.get(req.type, "other")
-            try:
-                super().handle(client, req)
-            except Exception:
-                count_request(kind, "error")
-                count_error("slack_request_failed")
-                raise
-            count_request(kind, "retry" if (req.retry_attempt or 0) > 0 else "ok")
-            observe_ack(kind, time.perf_counter() - started)
+    def __init__(self, app: App, settings: Settings, *, ready: Callable[[], tuple[bool, dict[str, Any]]] | None):
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-    handler = MeasuredHandler(app, settings.slack_app_token)
+        class MeasuredHandler(SocketModeHandler):
+            def handle(self, client: Any, req: Any) -> None:
+                started, kind = time.perf_counter(), _SOCKET_KINDS.get(req.type, "other")
+                try:
+                    super().handle(client, req)
+                except Exception:
+                    count_request(kind, "error")
+                    count_error("slack_request_failed")
+                    raise
+                count_request(kind, "retry" if (req.retry_attempt or 0) > 0 else "ok")
+                observe_ack(kind, time.perf_counter() - started)
 
-    def connected() -> bool:
+        self.app = app
+        self.ready = ready
+        self.handler = MeasuredHandler(app, settings.slack_app_token)
+
+    def connected(self) -> bool:
         try:
-            return bool(handler.client.is_connected())
+            return bool(self.handler.client.is_connected())
         except Exception:  # noqa: BLE001 - a session half torn down is not connected
             return False
 
-    def live() -> dict[str, Any]:
-        return {"ok": True, "slack": "connected" if connected() else "connecting"}
+    def live(self) -> dict[str, Any]:
+        return {"ok": True, "slack": "connected" if self.connected() else "connecting"}
 
-    def ready_socket() -> tuple[bool, dict[str, Any]]:
-        ok, checks = ready() if ready else (True, {})
-        checks["slack"] = connected()  # no socket, no answers: not ready, though alive
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        ok, checks = self.ready() if self.ready else (True, {})
+        checks["slack"] = self.connected()  # no socket, no answers: not ready, though alive
         return ok and checks["slack"], checks
 
-    health = HttpServer(wsgi_app(app, ready=ready_socket, live=live, stopping=stopping, slack_events=False),
-                        port=settings.port, threads=4)
-    health_stop = threading.Event()
-    health_thread = threading.Thread(target=health.run, kwargs={"until": health_stop.is_set}, name="health",
-                                     daemon=True)
-    health_thread.start()
-    logger.info("Slack: Socket Mode; health on port %s (/healthz, /readyz, /metrics)", health.port)
-    threading.Thread(target=_connect, args=(handler, stopping), name="socket-connect", daemon=True).start()
-    while not stopping.wait(0.5):
-        pass
+    def health_server(self, port: int, stopping: threading.Event) -> HttpServer | None:
+        """/healthz, /readyz and /metrics on `port`, so a container and a load balancer can tell the truth; None
+        (and a one-line warning) when the port cannot be had."""
+        try:
+            server = HttpServer(wsgi_app(self.app, ready=self.readiness, live=self.live, stopping=stopping,
+                                         slack_events=False), port=port, threads=4)
+        except OSError as exc:
+            logger.warning("Slack: Socket Mode; port %s unavailable (%s): running without /healthz, /readyz and "
+                           "/metrics", port, exc.strerror or exc)
+            return None
+        logger.info("Slack: Socket Mode; health on port %s (/healthz, /readyz, /metrics)", server.port)
+        return server
 
-    deadline = time.monotonic() + grace
-    logger.info("stopping: Slack socket closing, waiting up to %.0f s for the work in flight", grace)
-    try:
-        handler.close()  # no new envelopes; those not acknowledged yet Slack delivers again
-    except Exception:  # noqa: BLE001 - a socket that never opened has little to close
-        logger.debug("closing the socket", exc_info=True)
-    drained = _drain(app, deadline)
-    health_stop.set()
-    health_thread.join(timeout=1)
-    health.close(timeout=0.5)
-    return drained
+    def connect(self, stopping: threading.Event) -> None:
+        threading.Thread(target=_connect, args=(self.handler, stopping), name="socket-connect", daemon=True).start()
+
+    def close(self) -> None:
+        try:
+            self.handler.close()
+        except Exception:  # noqa: BLE001 - a socket that never opened has little to close
+            logger.debug("closing the socket", exc_info=True)
 
 
 def _connect(handler: Any, stopping: threading.Event) -> None:

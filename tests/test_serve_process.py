@@ -4,7 +4,6 @@ within 10 s (as PID 1, Python would otherwise ignore SIGTERM); health answers on
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -13,45 +12,12 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
-import pytest
+from serving import free_port, get, serve_env, signed_command, start_serve
+from slack_helpers import mock  # noqa: F401 - the mock Slack Web API, as a fixture
 from slack_mock import Call, SlackMock
-from slack_sdk.signature import SignatureVerifier
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def serve_env(tmp_path: Path, port: int, **overrides: str) -> dict[str, str]:
-    """HTTP mode on `port`, an empty store in tmp_path, Slack's Web API pointed at a closed port."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "OPENAI_", "LOG_"))}
-    env.update({"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": "test-secret", "PORT": str(port),
-                "CHROMA_PATH": str(tmp_path / "chroma"), "KNOWLEDGE_PATH": str(tmp_path / "knowledge"),
-                "SLACK_API_URL": "http://127.0.0.1:9/", **overrides})
-    return env
-
-
-def start_serve(tmp_path: Path, port: int, **env: str) -> subprocess.Popen[bytes]:
-    """`python -m bot serve`, once its /healthz answers."""
-    process = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=serve_env(tmp_path, port, **env),
-                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as response:
-                if response.status == 200:
-                    return process
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    raise AssertionError("serve did not come up")
 
 
 def test_sigterm_stops_serve_cleanly_within_seconds(tmp_path: Path) -> None:
@@ -72,8 +38,9 @@ def test_a_busy_port_is_one_line_and_exit_2(tmp_path: Path) -> None:
         busy.bind(("0.0.0.0", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        done = subprocess.run([sys.executable, "-m", "bot", "serve"], env=serve_env(tmp_path, port), cwd=tmp_path,
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run([sys.executable, "-m", "bot", "serve"], cwd=tmp_path, capture_output=True, text=True,
+                              env=serve_env(port, chroma_path=tmp_path / "chroma",
+                                            knowledge_path=tmp_path / "knowledge"), timeout=60)
     assert done.returncode == 2
     assert f"port {port} is already in use" in done.stderr
     assert "Traceback" not in done.stderr
@@ -84,17 +51,7 @@ def test_readyz_tells_the_truth_about_the_store_and_the_model(tmp_path: Path) ->
     port = free_port()
     process = start_serve(tmp_path, port)
     try:
-        import json
-        import urllib.error
-
-        def get(path: str) -> tuple[int, dict]:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
-                    return response.status, json.loads(response.read())
-            except urllib.error.HTTPError as exc:
-                return exc.code, json.loads(exc.read())
-
-        status, body = get("/readyz")
+        status, body = get(port, "/readyz")
         assert status == 503  # an empty store: alive, but nothing to answer from
         assert body["store"] is False and body["chunks"] == 0
     finally:
@@ -119,32 +76,11 @@ def test_readiness_is_ok_once_the_knowledge_is_in_and_the_model_loaded(small_crm
 APP_TOKEN = "xapp-1-A0TEST-1234567-0123456789abcdef"
 
 
-def get(port: int, path: str) -> tuple[int, dict[str, Any] | str]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=3) as response:
-            status, text, kind = response.status, response.read().decode(), response.headers["Content-Type"]
-    except urllib.error.HTTPError as exc:
-        status, text, kind = exc.code, exc.read().decode(), exc.headers["Content-Type"]
-    return status, json.loads(text) if "json" in kind else text
-
-
-@pytest.fixture
-def slack() -> Iterator[SlackMock]:
-    server = SlackMock()
-    server.thread = threading.Thread(target=server.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                     daemon=True)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def test_socket_mode_answers_health_on_port_and_keeps_retrying_slack(tmp_path: Path, slack: SlackMock) -> None:
+def test_socket_mode_answers_health_on_port_and_keeps_retrying_slack(tmp_path: Path, mock: SlackMock) -> None:
     """Slack refuses the app token: the process stays up, says it is alive but not ready, and keeps trying."""
-    slack.replies["apps.connections.open"] = {"ok": False, "error": "invalid_auth"}
+    mock.replies["apps.connections.open"] = {"ok": False, "error": "invalid_auth"}
     port = free_port()
-    process = start_serve(tmp_path, port, SLACK_APP_TOKEN=APP_TOKEN, SLACK_SIGNING_SECRET="", SLACK_API_URL=slack.url,
+    process = start_serve(tmp_path, port, SLACK_APP_TOKEN=APP_TOKEN, SLACK_SIGNING_SECRET="", SLACK_API_URL=mock.url,
                           LOG_FORMAT="json")
     try:
         assert get(port, "/healthz") == (200, {"ok": True, "slack": "connecting"})
@@ -154,7 +90,7 @@ def test_socket_mode_answers_health_on_port_and_keeps_retrying_slack(tmp_path: P
         status, text = get(port, "/metrics")
         assert status == 200 and "revenue_bot_slack_requests_total" in str(text)
         assert get(port, "/slack/events")[0] == 404  # events come over the socket, not HTTP
-        slack.wait_for("apps.connections.open", count=2, timeout=15)  # retried, not a crash
+        mock.wait_for("apps.connections.open", count=2, timeout=15)  # retried, not a crash
         assert process.poll() is None
         started = time.monotonic()
         process.send_signal(signal.SIGTERM)
@@ -167,6 +103,30 @@ def test_socket_mode_answers_health_on_port_and_keeps_retrying_slack(tmp_path: P
     records = [json.loads(line) for line in stderr.splitlines()]  # LOG_FORMAT=json: every line one object
     assert any("could not connect (invalid_auth)" in r["message"] for r in records)
     assert APP_TOKEN not in stderr
+
+
+def test_socket_mode_on_a_busy_port_warns_in_one_line_and_still_serves_slack(tmp_path: Path, mock: SlackMock) -> None:
+    """Socket Mode does not need PORT to answer Slack: a busy port costs the health paths, not the bot."""
+    mock.replies["apps.connections.open"] = {"ok": False, "error": "invalid_auth"}
+    with socket.socket() as busy:
+        busy.bind(("0.0.0.0", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = serve_env(port, chroma_path=tmp_path / "chroma", knowledge_path=tmp_path / "knowledge",
+                        slack_url=mock.url, SLACK_APP_TOKEN=APP_TOKEN, SLACK_SIGNING_SECRET="")
+        process = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env, cwd=tmp_path,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            mock.wait_for("apps.connections.open", timeout=30)  # serving, and opening the Slack socket
+            assert process.poll() is None
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=10) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+    stderr = process.stderr.read().decode() if process.stderr else ""
+    assert len([line for line in stderr.splitlines() if f"port {port} unavailable" in line]) == 1, stderr
+    assert "Traceback" not in stderr
 
 
 def slow_users_info(slack: SlackMock, seconds: float) -> threading.Event:
@@ -188,14 +148,8 @@ def slow_users_info(slack: SlackMock, seconds: float) -> threading.Event:
 def send_ask(port: int, slack: SlackMock, question: str) -> str:
     """A signed /ask over HTTP; returns the response_url path the reply goes to."""
     path = f"/response/{time.monotonic_ns()}"
-    body = urlencode({"command": "/ask", "text": question, "user_id": "U1", "channel_id": "C1", "team_id": "T1",
-                      "response_url": slack.url.rstrip("/") + path, "trigger_id": "t"})
-    stamp = str(int(time.time()))
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/slack/events", data=body.encode(), method="POST",
-                                     headers={"Content-Type": "application/x-www-form-urlencoded",
-                                              "X-Slack-Request-Timestamp": stamp,
-                                              "X-Slack-Signature": SignatureVerifier("test-secret")
-                                              .generate_signature(timestamp=stamp, body=body)})
+    request = signed_command(f"http://127.0.0.1:{port}/slack/events", "/ask", question,
+                             response_url=slack.url.rstrip("/") + path)
     with urllib.request.urlopen(request, timeout=5) as response:
         assert response.status == 200
     return path
@@ -209,12 +163,12 @@ def refused(port: int) -> bool:
     return False
 
 
-def test_sigterm_lets_the_answer_in_flight_reach_the_user_then_exits_0(tmp_path: Path, slack: SlackMock) -> None:
-    arrived = slow_users_info(slack, 3)
+def test_sigterm_lets_the_answer_in_flight_reach_the_user_then_exits_0(tmp_path: Path, mock: SlackMock) -> None:
+    arrived = slow_users_info(mock, 3)
     port = free_port()
-    process = start_serve(tmp_path, port, SLACK_API_URL=slack.url)
+    process = start_serve(tmp_path, port, SLACK_API_URL=mock.url)
     try:
-        path = send_ask(port, slack, "what changed on the Acme deal?")
+        path = send_ask(port, mock, "what changed on the Acme deal?")
         assert arrived.wait(10)  # the work after the ack is running
         started = time.monotonic()
         process.send_signal(signal.SIGTERM)
@@ -227,17 +181,17 @@ def test_sigterm_lets_the_answer_in_flight_reach_the_user_then_exits_0(tmp_path:
     finally:
         if process.poll() is None:
             process.kill()
-    replies = slack.find(path)
+    replies = mock.find(path)
     assert len(replies) == 1 and "knowledge base" in replies[0].body["text"]  # the answer, not an error
     assert "stopped: the work in flight finished" in process.stderr.read().decode()  # type: ignore[union-attr]
 
 
-def test_sigterm_never_waits_past_10_s_for_work_that_will_not_finish(tmp_path: Path, slack: SlackMock) -> None:
-    arrived = slow_users_info(slack, 30)
+def test_sigterm_never_waits_past_10_s_for_work_that_will_not_finish(tmp_path: Path, mock: SlackMock) -> None:
+    arrived = slow_users_info(mock, 30)
     port = free_port()
-    process = start_serve(tmp_path, port, SLACK_API_URL=slack.url)
+    process = start_serve(tmp_path, port, SLACK_API_URL=mock.url)
     try:
-        send_ask(port, slack, "what changed on the Acme deal?")
+        send_ask(port, mock, "what changed on the Acme deal?")
         assert arrived.wait(10)
         started = time.monotonic()
         process.send_signal(signal.SIGTERM)

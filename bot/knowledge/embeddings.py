@@ -62,6 +62,11 @@ class LocalE5(Embeddings):
         self._lock = threading.Lock()
 
     @property
+    def loaded(self) -> bool:
+        """Whether the weights are in memory (readiness: the first question will not wait for them)."""
+        return self._model is not None
+
+    @property
     def model(self) -> Any:
         if self._model is None:
             with self._lock:
@@ -98,6 +103,10 @@ class LocalMiniLM(Embeddings):
         self.batch_size = batch_size
         self._model = None
         self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
 
     @property
     def model(self):  # noqa: ANN201 - sentence_transformers type, imported lazily
