@@ -6,7 +6,6 @@ of the contract; a file's role comes from its name, else from its header.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import hashlib
 import io
@@ -18,10 +17,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import TextIO
 
 from bot.knowledge.documents import LoadError
-from bot.knowledge.encoding import decode, encoding_note, read_text_file
+from bot.knowledge.encoding import Encoding, detect_file, encoding_note, open_text, read_text_file
 
 ROLES = ("account", "contact", "opportunity", "activity", "lead", "owner")
 
@@ -529,15 +527,16 @@ class CrmExport:
         self.role: str | None = None
         self.mapping: dict[str, str] = {}
         self.readable = True
-        self._encoding = ("utf-8", "strict")
+        self._encoding = Encoding("utf-8", "strict", "utf-8")
         self._delimiter = ","
         headers: list[str] = []
         try:
             if path.suffix.lower() == ".csv":
-                self._encoding, name = open_csv_encoding(path)
-                with self._open() as handle:
+                self._encoding = detect_file(path)
+                name = self._encoding.name
+                with open_text(path, self._encoding) as handle:
                     self._delimiter = _sniff_delimiter(handle.read(4096))
-                with self._open() as handle:
+                with open_text(path, self._encoding) as handle:
                     header = next(iter(csv.reader(handle, delimiter=self._delimiter)), [])
                 headers = list(dict.fromkeys(h.strip().lstrip("\ufeff") for h in header))
             else:
@@ -558,16 +557,12 @@ class CrmExport:
             self.errors.append(LoadError(source, 1, "cannot tell which CRM records this file holds (name or header)"))
         self.mapping = map_headers(self.role, headers) if self.role else {}
 
-    def _open(self) -> TextIO:
-        codec, errors = self._encoding
-        return self.path.open(encoding=codec, errors=errors, newline="")
-
     def rows(self) -> Iterator[tuple[int, dict[str, object] | None, str | None]]:
         """(line, raw row or None, error) in file order."""
         if self._rows is not None:
             yield from self._rows
             return
-        with self._open() as handle:
+        with open_text(self.path, self._encoding) as handle:
             yield from _iter_csv(handle, self._delimiter)
 
     @property
@@ -610,32 +605,6 @@ def read_crm_file(path: Path, source: str, *, role: str | None = None,
         if record is not None:
             result.records.append((line, record))
     return result
-
-
-_UTF16 = ("utf-16", "utf-16-le", "utf-16-be")
-
-
-def open_csv_encoding(path: Path) -> tuple[tuple[str, str], str]:
-    """((codec, errors) to open the file with, encoding name): what `encoding.decode` would decide for the
-    whole file, found by streaming it rather than loading it."""
-    with path.open("rb") as handle:
-        head = handle.read(4000)
-        if head.startswith(b"\xef\xbb\xbf"):
-            return ("utf-8-sig", "replace"), "utf-8"
-        _, name = decode(head)
-        if name in _UTF16:  # a BOM or NUL bytes: decided from the first bytes, as decode does
-            return (name, "replace"), name
-        for codec in ("utf-8", "cp1252"):  # the first that reads every byte, else latin-1 (which reads anything)
-            handle.seek(0)
-            decoder = codecs.getincrementaldecoder(codec)()
-            try:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    decoder.decode(block)
-                decoder.decode(b"", final=True)
-            except UnicodeDecodeError:
-                continue
-            return (codec, "strict"), codec
-    return ("latin-1", "strict"), "latin-1"
 
 
 def _short_hash(text: str) -> str:

@@ -1,30 +1,75 @@
 """Reading a knowledge file whatever its encoding: UTF-8 (with or without BOM), UTF-16 (Excel's "Unicode
-text"), or the Windows-1252 / Latin-1 of a European Excel export. The encoding is named when it is not UTF-8."""
+text"), or the Windows-1252 / Latin-1 of a European Excel export. The encoding is named when it is not UTF-8.
+
+One decision for a file in memory and for one streamed from disk (a CSV export of any size is never read whole):
+a BOM or NUL bytes in the first bytes decide UTF-8-SIG or UTF-16; otherwise the first of UTF-8 and cp1252 that
+reads every byte of the file, else Latin-1 (which reads anything).
+"""
 
 from __future__ import annotations
 
+import codecs
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
+
+SAMPLE = 4000  # the first bytes that decide a BOM or UTF-16 without one
+_BLOCK = 1 << 20  # bytes read at a time when a file is checked on disk
+_UTF8_BOM = b"\xef\xbb\xbf"
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+_UNICODE = ("utf-8", "utf-16", "utf-16-le", "utf-16-be")
+
+
+@dataclass(frozen=True)
+class Encoding:
+    codec: str  # what Python decodes the bytes with
+    errors: str  # "strict" when every byte was checked to read, "replace" when the first bytes decided
+    name: str  # what the person is told
+
+
+def detect(data: bytes) -> Encoding:
+    """The encoding of a file held in memory."""
+    return _detect(data[:SAMPLE], lambda: (data,))
+
+
+def detect_file(path: Path) -> Encoding:
+    """The encoding `detect` finds for the file's bytes, read a block at a time (OSError if it cannot be read)."""
+    with path.open("rb") as handle:
+        head = handle.read(SAMPLE)
+
+        def blocks() -> Iterable[bytes]:
+            handle.seek(0)
+            return iter(lambda: handle.read(_BLOCK), b"")
+
+        return _detect(head, blocks)
+
+
+def _detect(head: bytes, blocks: Callable[[], Iterable[bytes]]) -> Encoding:
+    if head.startswith(_UTF8_BOM):
+        return Encoding("utf-8-sig", "replace", "utf-8")
+    if head.startswith(_UTF16_BOMS):
+        return Encoding("utf-16", "replace", "utf-16")
+    if len(head) >= 4 and head.count(b"\x00") > len(head) // 4:  # UTF-16 without a BOM: every other byte NUL
+        codec = "utf-16-le" if head[1::2].count(b"\x00") > head[0::2].count(b"\x00") else "utf-16-be"
+        return Encoding(codec, "replace", codec)
+    # cp1252 is Excel's default on Western European Windows (– “ ” € as one byte); it leaves five bytes undefined
+    for codec in ("utf-8", "cp1252"):
+        decoder = codecs.getincrementaldecoder(codec)()
+        try:
+            for block in blocks():
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            continue
+        return Encoding(codec, "strict", codec)
+    return Encoding("latin-1", "strict", "latin-1")
 
 
 def decode(data: bytes) -> tuple[str, str]:
     """(text, encoding name)."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="replace"), "utf-8"
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16", errors="replace"), "utf-16"
-    sample = data[:4000]
-    if len(sample) >= 4 and sample.count(b"\x00") > len(sample) // 4:  # UTF-16 without a BOM: every other byte NUL
-        odd_nuls = sample[1::2].count(b"\x00")
-        encoding = "utf-16-le" if odd_nuls > sample[0::2].count(b"\x00") else "utf-16-be"
-        return data.decode(encoding, errors="replace"), encoding
-    try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("cp1252"), "cp1252"  # Excel's default on Western European Windows: – “ ” € as one byte
-    except UnicodeDecodeError:
-        return data.decode("latin-1"), "latin-1"
+    encoding = detect(data)
+    return data.decode(encoding.codec, errors=encoding.errors), encoding.name
 
 
 def read_text_file(path: Path) -> tuple[str, str]:
@@ -32,8 +77,13 @@ def read_text_file(path: Path) -> tuple[str, str]:
     return decode(path.read_bytes())
 
 
+def open_text(path: Path, encoding: Encoding) -> TextIO:
+    """The file as text in the encoding found for it, line endings kept (as the csv module wants)."""
+    return path.open(encoding=encoding.codec, errors=encoding.errors, newline="")
+
+
 def encoding_note(encoding: str) -> str | None:
     """What to tell the person when a file was not UTF-8 (the text loaded; re-saving as UTF-8 is safer)."""
-    if encoding in ("utf-8", "utf-16", "utf-16-le", "utf-16-be"):
+    if encoding in _UNICODE:
         return None
     return f"read as {encoding}, not UTF-8 (loaded; save the file as UTF-8 to be sure every character is right)"
