@@ -88,6 +88,11 @@ class AccountResolver:
                 counts[word] = counts.get(word, 0) + 1
         self._word_counts = counts
         self._mentioned: dict[str, list[Account]] = {}
+        # names by their first word: a text's names are found by a look-up per word, not a scan per account
+        self._by_first_word: dict[str, list[tuple[Account, list[str]]]] = {}
+        for account, _, words in self._names:
+            if words:
+                self._by_first_word.setdefault(words[0], []).append((account, words))
 
     def get(self, account_id: str) -> Account | None:
         return self._by_id.get(account_id)
@@ -173,9 +178,32 @@ class AccountResolver:
         # "<Name> Health" names one account, although "<Name>" alone also starts "<Name> Foods"
         return whole + [a for a in partly if not any(set(a.core.split()) & set(w.core.split()) for w in whole)]
 
+    def named_in(self, text: str) -> list[Account]:
+        """Accounts a text names in full, as a name (capitalised): "Northwind" but not "northwind", nor one word of
+        a longer name. Stricter than `mentioned_in` (a person's question): this reads what a model wrote."""
+        words = _typed_words(text)
+        folded = [word for word, _ in words]
+        found: list[Account] = []
+        for start, (word, capital) in enumerate(words):
+            if not capital:
+                continue
+            for account, core in self._by_first_word.get(word, ()):
+                if account not in found and folded[start:start + len(core)] == core:
+                    found.append(account)
+        return found
+
     def _distinctive(self, word: str) -> bool:
         """A name word only one account has."""
         return self._word_counts.get(word, 0) == 1
+
+
+def _typed_words(text: str) -> list[tuple[str, bool]]:
+    """Each word folded as account names are, and whether it was typed with a capital."""
+    found = []
+    for raw in re.findall(r"[^\W_]+", text.replace("&", " and ")):
+        for part in fold(raw).split():
+            found.append((part, raw[:1].isupper()))
+    return found
 
 
 def _name_score(query: str, choice: str, **_: object) -> float:

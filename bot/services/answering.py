@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.knowledge.accounts import Account, AccountResolver, fold
+from bot.knowledge.accounts import Account, AccountResolver
 from bot.knowledge.lexical import FILLER, LexicalIndex, key_terms, language_of, tokens
 from bot.knowledge.retrieval import Gathered, Hit, Retriever
 from bot.llm import FALLBACK_NOTE, Model, ModelUnavailable, Rejected, Session
@@ -260,41 +260,9 @@ def strip_citations(text: str) -> str:
     return _CITATION.sub("", text)
 
 
-def _words(text: str) -> list[tuple[str, bool]]:
-    """Each word folded as account names are, and whether it was typed with a capital."""
-    found = []
-    for raw in re.findall(r"[^\W_]+", text.replace("&", " and ")):
-        for part in fold(raw).split():
-            found.append((part, raw[:1].isupper()))
-    return found
-
-
-class AccountNames:
-    """Finds the accounts a text names in full, as a name (capitalised): "Northwind" but not "northwind", nor one word of a
-    longer name. Indexed by first word, so a large CRM costs a look-up per word, not a scan per account."""
-
-    def __init__(self, accounts: Sequence[Account]):
-        self._by_first: dict[str, list[tuple[Account, list[str]]]] = {}
-        for account in accounts:
-            core = account.core.split()
-            if core:
-                self._by_first.setdefault(core[0], []).append((account, core))
-
-    def named_in(self, text: str) -> list[Account]:
-        words = _words(text)
-        folded = [word for word, _ in words]
-        found: list[Account] = []
-        for start, (word, capital) in enumerate(words):
-            if not capital:
-                continue
-            for account, core in self._by_first.get(word, ()):
-                if account not in found and folded[start:start + len(core)] == core:
-                    found.append(account)
-        return found
-
-    def backs(self, hit: Hit, account: Account) -> bool:
-        """A source is about an account when it is that account's record or names it."""
-        return hit.metadata.get("account_id") == account.id or account in self.named_in(hit.text)
+def _backs(hit: Hit, account: Account, resolver: AccountResolver) -> bool:
+    """A source is about an account when it is that account's record or names it."""
+    return hit.metadata.get("account_id") == account.id or account in resolver.named_in(hit.text)
 
 
 def _claims(text: str) -> list[str]:
@@ -320,10 +288,9 @@ def check_sources(text: str, sources: Sequence[Hit], *, resolver: AccountResolve
         raise Rejected("reply without valid citations")
     if resolver is None:
         return cited
-    names = AccountNames(resolver.accounts)
     for claim in _claims(text):
         used = [sources[number - 1] for number in citations(claim)]
-        named = names.named_in(strip_citations(claim))
+        named = resolver.named_in(strip_citations(claim))
         records = [hit for hit in used if hit.metadata.get("account_id")]
         for hit in records:
             owner = str(hit.metadata.get("account_id"))
@@ -333,7 +300,7 @@ def check_sources(text: str, sources: Sequence[Hit], *, resolver: AccountResolve
             if account.id == account_id and not records:
                 continue  # the asked account, with sales content or nothing cited: advice, not a record
             pool = used or sources
-            if not any(names.backs(hit, account) for hit in (records or pool)):
+            if not any(_backs(hit, account, resolver) for hit in (records or pool)):
                 raise Rejected("reply names an account that its sources are not about")
     return cited
 
