@@ -122,6 +122,18 @@ def test_multi_line_notes_and_doubled_quotes_still_load(knowledge) -> None:
     assert [line for line, _ in parsed.records] == [2, 5, 6, 9]
 
 
+
+def test_a_two_line_note_whose_last_line_holds_as_many_commas_as_a_row_is_one_note(knowledge) -> None:
+    """Valid CSV (every quote closed, followed by a comma or the end of the line) is never taken for an unclosed
+    quote: the note stays whole and its second line is not stored as a record of its own."""
+    path = knowledge.crm("activities.csv", HEADER + row(1, '"Attendees:\nDana, Sam, Pat, Lee, Kim"') + row(2)
+                         + '00T0003,2024-03-04,Meeting,Pilot,"Agenda:\nscope, pricing, legal, dates, owners"\n' + row(4))
+    parsed = read_crm_file(path, "crm/activities.csv")
+    assert parsed.errors == []
+    assert [(line, r["id"]) for line, r in parsed.records] == [(2, "00T0001"), (4, "00T0002"), (5, "00T0003"),
+                                                               (7, "00T0004")]
+    assert parsed.records[0][1]["description"] == "Attendees:\nDana, Sam, Pat, Lee, Kim"
+
 def test_an_unclosed_quote_is_reported_by_ingest_and_the_rows_below_it_are_stored(small_crm, services) -> None:
     from bot.cli import run_ingest
 

@@ -254,7 +254,7 @@ def _iter_csv(lines: Iterable[str], delimiter: str) -> Iterator[tuple[int, dict[
             continue
         taken = source.record
         line = taken[0][0]
-        if len(taken) > 1 and _swallowed_rows(taken[1:], delimiter, width):
+        if len(taken) > 1 and not _well_formed(taken, delimiter, width) and _swallowed_rows(taken[1:], delimiter, width):
             yield line, None, _unclosed_quote(taken)
             source.give_back(taken[1:])
             continue
@@ -283,12 +283,23 @@ def _unclosed_quote(taken: list[tuple[int, str]]) -> str:
             f"{len(taken) - 1} line(s)); this row is skipped and the rows below it are read on their own")
 
 
+def _well_formed(lines: list[tuple[int, str]], delimiter: str, width: int) -> bool:
+    """Whether the lines hold one valid RFC 4180 record of the header's width: every quote closed and followed by a
+    delimiter or the end of its line. Such a record is a multi-line field as written, whatever its lines look like
+    (a note's last line may hold as many commas as a row); a quote left open never reads so but by a rare chance."""
+    try:
+        records = list(csv.reader((text for _, text in lines), delimiter=delimiter, strict=True))
+    except csv.Error:
+        return False
+    return len(records) == 1 and len(records[0]) == width
+
+
 def _swallowed_rows(lines: list[tuple[int, str]], delimiter: str, width: int) -> bool:
     """Whether the lines a quoted field ran over are rows of their own: a quote left open on the line above.
 
     A line reads as a row when it alone holds the header's number of fields. An open quote swallows whole
     rows up to the next quote, so nearly all of its lines read as rows; a real multi-line note may hold such
-    a line by chance, never most of them (its closing line holds only the fields from the note on).
+    a line by chance, rarely most of them (and one that is valid CSV is never asked: see `_well_formed`).
     """
     rows = filled = 0
     for _, line in lines:
