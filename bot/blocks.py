@@ -56,6 +56,15 @@ def button_value(payload: dict[str, Any]) -> str:
         payload[longest] = payload[longest][: max(0, len(payload[longest]) - excess - 8)]
 
 
+def read_button_value(action: dict[str, Any]) -> dict[str, Any]:
+    """A clicked button's value as `button_value` wrote it; {} when it is not a JSON object."""
+    try:
+        value = json.loads(action.get("value") or "{}")
+    except json.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def button(text: str, action_id: str, value: str, style: str | None = None) -> Block:
     element: Block = {"type": "button", "text": {"type": "plain_text", "text": truncate(text, 75)},
                       "action_id": action_id, "value": value}

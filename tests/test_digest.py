@@ -649,6 +649,26 @@ def test_a_guest_never_receives_crm_data(fresh: Any, slack: SlackWithPeople) -> 
     assert any(c.body.get("user") == "UPRIYA" for c in slack.find("users.info"))
 
 
+def test_a_guest_owner_never_receives_crm_data_in_an_alert(fresh: Any, slack: SlackWithPeople) -> None:
+    from slack_sdk import WebClient
+
+    from bot.listeners.digest import Sender, run_alerts
+    from bot.listeners.guard import Guard
+    from bot.services.digest import DigestState, Subscription
+
+    # Jan owns Nordwind (the new CFO lead) and asked for senior-lead alerts by DM, then became a guest
+    services = slack_services(fresh, slack, alert_channel="CALERTS")
+    DigestState.for_services(services).subscribe("UJAN", Subscription(True, frozenset({"senior_lead"})))
+    slack.member("jan.becker@vantara-systems.example", "UJAN", is_restricted=True)
+    sender = Sender(WebClient(token=TOKEN, base_url=slack.url), gaps={"chat_postMessage": 0.0}, per_channel=0.0)
+    delivery = run_alerts(services, sender=sender, state=DigestState.for_services(services),
+                          guard=Guard(services.settings))
+    dms = slack.dms()
+    assert set(dms) == {"CALERTS"} and "Matthias Brandt" in visible_text(dms["CALERTS"][0].body)  # the team's copy
+    assert "UJAN" not in json.dumps(dms["CALERTS"][0].body)  # not even mentioned (a mention would notify them)
+    assert all(s["to"] != "UJAN" for s in delivery.sent)
+
+
 def test_a_guest_clicking_a_digest_button_gets_no_crm_data(fresh: Any, slack: SlackWithPeople) -> None:
     harness = Harness(fresh, slack, services=slack_services(fresh, slack))
     slack.restricted_by_info.add("UGUEST")

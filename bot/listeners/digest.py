@@ -34,11 +34,10 @@ from bot.blocks import (
     alert_fallback_text,
     build_alerts_blocks,
     build_digest_blocks,
-    build_refusal_blocks,
     digest_fallback_text,
+    read_button_value,
 )
-from bot.commands import CommandError, run_command
-from bot.formatting import escape
+from bot.listeners.buttons import refused, rerun
 from bot.listeners.guard import CACHE_SECONDS, Guard
 from bot.services.digest import (
     ALERT_KINDS,
@@ -66,9 +65,8 @@ ALERTS_PER_MESSAGE = 10  # alerts found together go out together: one channel po
 BULK_LOOKUP = 25  # more owners than this to look up: one pass over users.list instead of one call each
 TICK = 20.0  # seconds between two looks at the clock in the scheduler
 ALERT_EVERY = 300.0  # seconds between two alert scans (only when the store changed)
-GUEST = "a guest in Slack: digests and alerts carry CRM data, so none is sent"
+GUEST = "a guest in Slack: digests and alerts carry CRM data, so none is sent"  # an owner's unmatched reason
 NOT_FOUND = "no Slack user with this email"
-FAILED = "Sorry — something went wrong while working on that. The team has the details in the logs."
 
 
 def proactive_client(settings: Settings) -> WebClient:
@@ -292,17 +290,12 @@ class SlackPeople:
             logger.warning("users.list failed (%s): owners are taken from the cache or looked up one by one", detail)
             return None
 
-    def is_guest(self, user: str, guard: Guard, client: Any) -> bool:
-        """Slack's word from the last few minutes (this run's, or another replica's through the ledger), else Guard's
-        users.info check. Cannot tell: a guest, so nothing is sent."""
+    def tell(self, guard: Guard) -> None:
+        """Hands Slack's answers (this run's, or another replica's through the ledger) to Guard, which takes them
+        for its users.info check while they are fresh; older ones are checked again before anything is sent."""
         for person in self.people.values():
-            if person.user == user and person.fresh():
-                return person.guest
-        try:
-            return guard.is_guest(client, user)
-        except Exception:
-            logger.warning("could not check whether %s is a guest: nothing sent", user, exc_info=True)
-            return True
+            if person.user and person.checked:
+                guard.remember_guest(person.user, person.guest, checked=person.checked)
 
 
 # ---------------------------------------------------------------- sending
@@ -317,14 +310,6 @@ class Delivery:
         return {"sent": self.sent, "skipped": self.skipped, "rate_limited": self.rate_limited}
 
 
-def _refusal(user: str, guard: Guard, people: SlackPeople, client: Any) -> str | None:
-    if guard.allowed_users and user not in guard.allowed_users:
-        return "not in ALLOWED_USERS"
-    if people.is_guest(user, guard, client):
-        return GUEST
-    return None
-
-
 def deliver_digests(report: DigestReport, *, sender: Sender, state: DigestState, guard: Guard, people: SlackPeople,
                     period: str, max_items: int, stop: threading.Event | None = None) -> Delivery:
     """Each owner's digest as one DM: claimed in the sent-log (user and period) first, sent only by the claimer."""
@@ -334,6 +319,7 @@ def deliver_digests(report: DigestReport, *, sender: Sender, state: DigestState,
     before = sender.rate_limited
     done: list[Owner] = []  # whose "since" moves to this digest's date, written a few at a time
     subscriptions = state.subscriptions([d.slack_user for d in report.digests if d.items and d.slack_user])
+    people.tell(guard)
     for digest in report.digests:
         if len(done) >= 25:
             state.record_digests(done, report.as_of)
@@ -351,7 +337,7 @@ def deliver_digests(report: DigestReport, *, sender: Sender, state: DigestState,
         if not subscriptions[user].digest:
             delivery.skipped.append({**who, "reason": "switched off in App Home"})
             continue
-        refused = _refusal(user, guard, people, client)
+        refused = guard.user_refusal(client, user)
         if refused:
             delivery.skipped.append({**who, "reason": refused})
             continue
@@ -388,17 +374,13 @@ def deliver_alerts(alerts: list[Alert], *, sender: Sender, state: DigestState, g
     client = PacedClient(sender)
     before = sender.rate_limited
     to_channel = channel
-    if channel:
-        try:
-            if guard.allowed_channels and channel not in guard.allowed_channels:
-                raise PermissionError("ALERT_CHANNEL is not in ALLOWED_CHANNELS")
-            if guard.is_shared(client, channel):
-                raise PermissionError("ALERT_CHANNEL is shared with another organisation")
-        except Exception as exc:
-            logger.error("alerts are not posted to %s: %s", channel, exc)
-            to_channel = None
+    refused = guard.channel_refusal(client, channel) if channel else None
+    if refused:
+        logger.error("alerts are not posted to ALERT_CHANNEL %s: %s", channel, refused)
+        to_channel = None
     owners = [a.owner for a in alerts if a.owner is not None and a.owner.email and a.owner.active]
     matches = people.match(owners) if owners else {}
+    people.tell(guard)
     mentions: dict[str, str] = {}
     batches: dict[str, list[Alert]] = {}  # destination -> its alerts, each claimed for it before it is sent
     subscriptions = state.subscriptions([m.slack_user for m in matches.values() if m.slack_user])
@@ -411,7 +393,7 @@ def deliver_alerts(alerts: list[Alert], *, sender: Sender, state: DigestState, g
             batches.setdefault(to_channel, []).append(alert)
         if not owner_user or alert.kind not in ALERT_KINDS:
             continue
-        if alert.kind not in subscriptions[owner_user].alerts or _refusal(owner_user, guard, people, client):
+        if alert.kind not in subscriptions[owner_user].alerts or guard.user_refusal(client, owner_user):
             continue
         if state.claim(f"alert:{alert.key}:{owner_user}"):
             batches.setdefault(owner_user, []).append(alert)
@@ -594,18 +576,7 @@ def start_digest_scheduler(services: Any, stop: threading.Event, *, client: Any 
 
 # ---------------------------------------------------------------- buttons and App Home switches
 
-def _json_value(action: dict[str, Any]) -> dict[str, Any]:
-    import json
-
-    try:
-        value = json.loads(action.get("value") or "{}")
-    except json.JSONDecodeError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def register(app: Any, *, services: Any, guard: Guard, ledger: Any) -> None:
-    from bot.listeners.actions import reviewable_blocks
     from bot.listeners.home import home_view
 
     state = DigestState.for_services(services)
@@ -613,33 +584,16 @@ def register(app: Any, *, services: Any, guard: Guard, ledger: Any) -> None:
     def handle_digest_open(ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any, client: Any) -> None:
         """A digest or alert line's button: the brief or the draft, privately, for the person who clicked."""
         ack()
-        user = (body.get("user") or {}).get("id")
-        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
-        refusal = guard.refusal(client, user_id=user, channel_id=channel, ext_shared=body.get("is_ext_shared_channel"))
-        if refusal:
-            respond(text=refusal, blocks=build_refusal_blocks(refusal), response_type="ephemeral",
-                    replace_original=False)
+        if refused(guard, body, respond, client):
             return
-        value = _json_value(action)
-        command = str(value.get("command") or "")
-        if command not in ("brief", "draft") or not value.get("account_id"):
+        value = read_button_value(action)
+        command, account_id = str(value.get("command") or ""), str(value.get("account_id") or "")
+        if command not in ("brief", "draft") or not account_id:
             respond(text="Sorry — that button no longer works. Run the command again.", response_type="ephemeral",
                     replace_original=False)
             return
-        try:
-            result = run_command(services, command, shlex.quote(str(value.get("text") or value["account_id"])),
-                                 account_id=str(value["account_id"]))
-        except CommandError as exc:
-            respond(text=escape(f"Sorry — {exc}"), response_type="ephemeral", replace_original=False)
-            return
-        except Exception:
-            logger.exception("digest button %s failed", command)
-            respond(text=FAILED, response_type="ephemeral", replace_original=False)
-            return
-        from bot.blocks import fallback_text
-
-        respond(text=fallback_text(result), blocks=reviewable_blocks(result, ledger, user), response_type="ephemeral",
-                replace_original=False)
+        rerun(services, ledger, body, respond, command=command, text=shlex.quote(str(value.get("text") or account_id)),
+              account_id=account_id, replace_original=False)
 
     def handle_subscriptions(ack: Any, body: dict[str, Any], action: dict[str, Any], client: Any) -> None:
         """App Home switches: stored in the shared ledger, so every replica sends (or not) accordingly."""

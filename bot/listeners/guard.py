@@ -63,23 +63,49 @@ class Guard:
             return bool(channel.get("is_ext_shared"))
         return self._cached(("channel", channel_id), fetch)
 
-    def refusal(self, client: Any, *, user_id: str | None, channel_id: str | None,
-                ext_shared: bool | None = None) -> str | None:
+    def remember_guest(self, user_id: str, guest: bool, *, checked: float | None = None) -> None:
+        """Slack's word on a user learnt elsewhere (users.lookupByEmail, users.list) at epoch `checked` (now when
+        None): stands for users.info for the rest of the cache's ten minutes."""
+        age = max(0.0, time.time() - checked) if checked is not None else 0.0
+        at = time.monotonic() - age
+        with self._lock:
+            known = self._cache.get(("user", user_id))
+            if known is None or known[0] <= at:  # an older word never replaces a newer one
+                self._cache[("user", user_id)] = (at, bool(guest))
+
+    def user_refusal(self, client: Any, user_id: str | None) -> str | None:
+        """Whether CRM data may go to this person: known, allowed, and a full member (not a guest)."""
         if not user_id:
             return NO_USER  # nobody to check for guest access: CRM data is never sent to an unknown person
-        if not channel_id:
-            return NO_CHANNEL  # nowhere to check for a shared channel
         if self.allowed_users and user_id not in self.allowed_users:
             return NOT_ALLOWED_USER
-        if self.allowed_channels and channel_id and not channel_id.startswith("D") \
-                and channel_id not in self.allowed_channels:
-            return NOT_ALLOWED_CHANNEL
         try:
-            if user_id and self.is_guest(client, user_id):
+            if self.is_guest(client, user_id):
                 return GUEST
-            if ext_shared or (channel_id and ext_shared is None and self.is_shared(client, channel_id)):
-                return SHARED
         except Exception:  # cannot tell: refuse rather than leak CRM data
-            logger.warning("could not check user %s / channel %s", user_id, channel_id, exc_info=True)
+            logger.warning("could not check user %s", user_id, exc_info=True)
             return UNVERIFIED
         return None
+
+    def channel_refusal(self, client: Any, channel_id: str | None, *, ext_shared: bool | None = None) -> str | None:
+        """Whether CRM data may be shown in this conversation: known, allowed, not shared with another organisation."""
+        if not channel_id:
+            return NO_CHANNEL  # nowhere to check for a shared channel
+        if self.allowed_channels and not channel_id.startswith("D") and channel_id not in self.allowed_channels:
+            return NOT_ALLOWED_CHANNEL
+        try:
+            if ext_shared or (ext_shared is None and self.is_shared(client, channel_id)):
+                return SHARED
+        except Exception:  # cannot tell: refuse rather than leak CRM data
+            logger.warning("could not check channel %s", channel_id, exc_info=True)
+            return UNVERIFIED
+        return None
+
+    def refusal(self, client: Any, *, user_id: str | None, channel_id: str | None,
+                ext_shared: bool | None = None) -> str | None:
+        """A person asking in a conversation: both checked."""
+        if not user_id:
+            return NO_USER
+        if not channel_id:
+            return NO_CHANNEL
+        return self.user_refusal(client, user_id) or self.channel_refusal(client, channel_id, ext_shared=ext_shared)
