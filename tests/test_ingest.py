@@ -449,3 +449,20 @@ def test_a_link_out_of_the_knowledge_folder_and_an_empty_file_are_reported_not_l
     assert "no records" in notes["crm/leads-header-only.csv"]
     texts = [text for _, text, _ in services.store.get({"kind": "content"})]
     assert not any("secrets" in t for t in texts)
+
+
+def test_files_that_hold_nothing_are_reported_by_their_source_name_even_with_an_encoding_note(small_crm,
+                                                                                                services) -> None:
+    """A header-only export or a text-less document in cp1252 is still reported as holding nothing (the encoding
+    note alone hid that), and a run over a subfolder names files as a run over the whole folder does."""
+    small_crm.write_bytes("crm/leads-header-only.csv", "Prénom,Nom,Fonction,Société\n".encode("cp1252"))
+    small_crm.write_bytes("content/cover.md", "---\ntitle: Présentation\n---\n".encode("cp1252"))
+    small_crm.write_bytes("crm/empty.csv", b"")
+    report = ingest(services, small_crm.root / "crm", small_crm.root / "content")
+    notes: dict[str, list[str]] = {}
+    for error in report.errors:
+        notes.setdefault(error.file, []).append(error.error)
+    assert any("read as cp1252" in note for note in notes["crm/leads-header-only.csv"])
+    assert any("no records" in note for note in notes["crm/leads-header-only.csv"])
+    assert any("no text found" in note for note in notes["content/cover.md"])
+    assert notes["crm/empty.csv"] == ["empty file: nothing to load"]

@@ -297,6 +297,6 @@ def load_content_file(path: Path, source: str) -> Loaded:
             }
             loaded.chunks.append(Chunk(chunk_id(source, ordinal, text), text, metadata))
             ordinal += 1
-    if not loaded.chunks and not loaded.errors:
+    if not loaded.chunks:  # said even beside a note on the encoding or front matter, which says nothing of that
         loaded.errors.append(LoadError(source, None, "no text found"))
     return loaded

@@ -74,7 +74,8 @@ class _Pending:
     failed: bool = False
 
 
-def discover(paths: Sequence[Path]) -> tuple[list[Path], list[LoadError]]:
+def discover(paths: Sequence[Path], root: Path) -> tuple[list[Path], list[LoadError]]:
+    """The files to read under `paths`; a file refused is reported under the name its source would have."""
     files: list[Path] = []
     errors: list[LoadError] = []
     for path in paths:
@@ -85,11 +86,11 @@ def discover(paths: Sequence[Path]) -> tuple[list[Path], list[LoadError]]:
                     continue
                 if p.is_symlink() and not p.resolve().is_relative_to(inside):
                     # a link out of the knowledge folder (to /etc/…) is never read into the store
-                    errors.append(LoadError(str(p.relative_to(path)), None,
+                    errors.append(LoadError(_link_name(p, root), None,
                                             "a symbolic link to a file outside the knowledge folder: not read"))
                     continue
                 if p.stat().st_size == 0:
-                    errors.append(LoadError(str(p.relative_to(path)), None, "empty file: nothing to load"))
+                    errors.append(LoadError(source_key(p, root), None, "empty file: nothing to load"))
                     continue
                 files.append(p)
         elif path.is_file():
@@ -102,17 +103,25 @@ def discover(paths: Sequence[Path]) -> tuple[list[Path], list[LoadError]]:
     return files, errors
 
 
+def _link_name(link: Path, root: Path) -> str:
+    """A link's own name, as a source would be named (`source_key` names the file it points to)."""
+    return _named(link.parent.resolve() / link.name, root)
+
+
 def _supported(path: Path) -> bool:
     return path.suffix.lower() in CRM_SUFFIXES | CONTENT_SUFFIXES
 
 
 def source_key(path: Path, root: Path) -> str:
     """Files under the knowledge root are named relative to it, so the store survives a move."""
-    resolved = path.resolve()
+    return _named(path.resolve(), root)
+
+
+def _named(absolute: Path, root: Path) -> str:
     try:
-        return resolved.relative_to(root.resolve()).as_posix()
+        return absolute.relative_to(root.resolve()).as_posix()
     except ValueError:
-        return resolved.as_posix()
+        return absolute.as_posix()
 
 
 def ingest(
@@ -136,7 +145,7 @@ def ingest(
     titles = profile.titles if profile else DEFAULT_READER
     known_stage = profile.stage_known if profile else None
     rules = profile.fingerprint if profile else titles.fingerprint
-    files, missing = discover(paths)
+    files, missing = discover(paths, root)
     report.errors.extend(missing)
     keyed = {source_key(f, root): f for f in files}
     states = store.source_states()
@@ -261,7 +270,7 @@ def _crm_chunk_stream(export: CrmExport, directory: Directory, titles: TitleRead
         if batch:
             yield from chunks_of(batch)
             ordinal += len(batch)
-        if not ordinal and not found:
+        if not ordinal and not any(problem.line for problem in found):  # a note about the whole file says nothing of rows
             found.append(LoadError(export.source, None, "no records in this file (a header only?)"))
         errors.extend(sorted(found, key=lambda e: e.line or 0))
 
