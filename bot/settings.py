@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.cron import CronSchedule
+
 
 class SettingsError(ValueError):
     """A bad or missing setting; the message is one line naming the variable."""
@@ -94,11 +96,11 @@ class Settings(BaseSettings):
                 return int(text[:-1]) * unit
         return value
 
-    @field_validator("digest_cron", mode="before")
+    @field_validator("digest_cron")
     @classmethod
-    def _cron(cls, value: object) -> object:
-        if isinstance(value, str) and value.strip() and len(value.split()) != 5:
-            raise ValueError("expected five fields: minute hour day-of-month month day-of-week, e.g. '0 8 * * MON'")
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            CronSchedule(value)  # every field read now: a bad one stops the start with one line, not the first run
         return value
 
     @field_validator(
@@ -130,6 +132,10 @@ class Settings(BaseSettings):
         return bool(self.openai_api_key)
 
     @property
+    def digest_schedule(self) -> CronSchedule | None:
+        return CronSchedule(self.digest_cron) if self.digest_cron else None
+
+    @property
     def slack_enabled(self) -> bool:
         return bool(self.slack_bot_token)
 
@@ -144,6 +150,6 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: object) -> 
             name = str(error["loc"][0]).upper()
             secret = any(word in name for word in ("TOKEN", "SECRET", "KEY"))
             shown = "" if secret else f" (got {error.get('input')!r})"
-            raise SettingsError(f"{name}: {error['msg']}{shown}") from None
+            raise SettingsError(f"{name}: {str(error['msg']).removeprefix('Value error, ')}{shown}") from None
         # model-level checks already name their variable
         raise SettingsError(str(error["msg"]).removeprefix("Value error, ")) from None

@@ -430,7 +430,7 @@ def test_an_alert_mentions_the_owner_only_by_a_real_user_id() -> None:
 # ---------------------------------------------------------------- the schedule
 
 def test_cron_schedules() -> None:
-    from bot.listeners.digest import CronSchedule
+    from bot.cron import CronSchedule
 
     monday_8 = datetime(2026, 11, 23, 8, 0)
     assert CronSchedule("0 8 * * MON").matches(monday_8)
@@ -842,11 +842,28 @@ def test_the_scheduler_sends_at_the_cron_minute_in_serve(fresh: Any, slack: Slac
     assert len(slack.find("chat.postMessage")) == len(EXPECTED["vantara"])
 
 
-def test_a_bad_digest_cron_fails_at_start_with_one_line(fresh: Any, slack: SlackWithPeople) -> None:
+def test_a_bad_digest_cron_is_a_settings_error(fresh: Any, slack: SlackWithPeople) -> None:
     from bot.listeners.digest import start_digest_scheduler
-    from bot.settings import SettingsError
+    from bot.settings import SettingsError, load_settings
 
-    services = slack_services(fresh, slack, digest_cron="0 8 * * FUNDAY")
-    with pytest.raises(SettingsError, match="DIGEST_CRON"):
-        start_digest_scheduler(services, threading.Event())
+    for bad in ("0 8 * * FUNDAY", "0 8 * *", "61 8 * * *"):
+        with pytest.raises(SettingsError, match="^DIGEST_CRON") as caught:
+            load_settings(env_file=None, digest_cron=bad)
+        assert "\n" not in str(caught.value)
+    assert load_settings(env_file=None, digest_cron="0 8 * * MON").digest_schedule is not None
     assert start_digest_scheduler(slack_services(fresh, slack), threading.Event()) is None  # off by default
+
+
+def test_serve_refuses_a_bad_digest_cron_at_start(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(("SLACK_", "OPENAI_", "DIGEST_"))}
+    env.update({"DIGEST_CRON": "0 8 * * FUNDAY", "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
+                "CHROMA_PATH": str(tmp_path / "store"), "KNOWLEDGE_PATH": str(tmp_path / "knowledge"),
+                "PYTHONPATH": str(REPO)})
+    done = subprocess.run([sys.executable, "-m", "bot", "serve"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith("error: DIGEST_CRON") and len(done.stderr.strip().splitlines()) == 1

@@ -51,7 +51,7 @@ from bot.services.digest import (
     find_alerts,
     load_snapshot,
 )
-from bot.settings import Settings, SettingsError
+from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -462,69 +462,6 @@ def run_alerts(services: Any, *, sender: Sender, state: DigestState, guard: Guar
 
 # ---------------------------------------------------------------- the schedule
 
-_MONTHS = {name: n for n, name in enumerate(
-    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1)}
-_DAYS = {name: n for n, name in enumerate(("sun", "mon", "tue", "wed", "thu", "fri", "sat"))}
-
-
-def _cron_field(text: str, low: int, high: int, names: dict[str, int], what: str) -> set[int]:
-    values: set[int] = set()
-    for part in text.lower().split(","):
-        span, _, step_text = part.partition("/")
-        try:
-            step = int(step_text) if step_text else 1
-            if span in ("*", "?"):
-                first, last = low, high
-            elif "-" in span:
-                a, b = span.split("-", 1)
-                first = names[a] if a in names else int(a)
-                last = names[b] if b in names else int(b)
-            else:
-                first = names[span] if span in names else int(span)
-                last = high if step_text else first
-        except (KeyError, ValueError):
-            raise ValueError(f"{what}: cannot read {part!r}") from None
-        if step < 1 or not low <= first <= high or not low <= last <= high or first > last:
-            raise ValueError(f"{what}: {part!r} is outside {low}-{high}")
-        values.update(range(first, last + 1, step))
-    return values
-
-
-class CronSchedule:
-    """Five cron fields (minute hour day-of-month month day-of-week; names like MON and JAN; */n, a-b, lists), in
-    the server's local time. As in cron, when both day fields are restricted either one matching is enough."""
-
-    def __init__(self, expression: str):
-        fields = expression.split()
-        if len(fields) != 5:
-            raise ValueError("expected five fields: minute hour day-of-month month day-of-week, e.g. '0 8 * * MON'")
-        self.expression = " ".join(fields)
-        self.minutes = _cron_field(fields[0], 0, 59, {}, "minute")
-        self.hours = _cron_field(fields[1], 0, 23, {}, "hour")
-        self.days = _cron_field(fields[2], 1, 31, {}, "day of month")
-        self.months = _cron_field(fields[3], 1, 12, _MONTHS, "month")
-        self.weekdays = {d % 7 for d in _cron_field(fields[4], 0, 7, _DAYS, "day of week")}
-        self.any_day = fields[2] in ("*", "?")
-        self.any_weekday = fields[4] in ("*", "?")
-
-    def matches(self, when: datetime) -> bool:
-        if when.minute not in self.minutes or when.hour not in self.hours or when.month not in self.months:
-            return False
-        day, weekday = when.day in self.days, when.isoweekday() % 7 in self.weekdays
-        if self.any_day or self.any_weekday:
-            return day and weekday
-        return day or weekday
-
-
-def parse_schedule(settings: Settings) -> CronSchedule | None:
-    if not settings.digest_cron:
-        return None
-    try:
-        return CronSchedule(settings.digest_cron)
-    except ValueError as exc:
-        raise SettingsError(f"DIGEST_CRON: {exc} (got {settings.digest_cron!r})") from None
-
-
 def _minutes(after: datetime, until: datetime) -> Iterator[datetime]:
     """The minutes in (after, until], at most a day of them (a suspended process does not replay a week)."""
     start = max(after, until - timedelta(days=1)) + timedelta(minutes=1)
@@ -539,7 +476,7 @@ def start_digest_scheduler(services: Any, stop: threading.Event, *, client: Any 
     scan every few minutes after the store changed (to ALERT_CHANNEL when set, and by DM to whoever switched alerts
     on). Every replica runs it; the sent-log makes each message go out once."""
     settings = services.settings
-    schedule = parse_schedule(settings)  # a bad DIGEST_CRON fails at start, with one line
+    schedule = settings.digest_schedule  # read (and a bad one refused) when the settings load
     if not settings.slack_enabled or (schedule is None and not settings.alert_channel):
         return None
     sender = Sender(client or proactive_client(settings), stop=stop)
