@@ -134,6 +134,14 @@ def test_a_two_line_note_whose_last_line_holds_as_many_commas_as_a_row_is_one_no
                                                                (7, "00T0004")]
     assert parsed.records[0][1]["description"] == "Attendees:\nDana, Sam, Pat, Lee, Kim"
 
+
+def test_an_unclosed_quote_in_the_header_is_reported_not_read_as_a_file_without_rows(knowledge) -> None:
+    path = knowledge.crm("activities.csv", 'Id,"ActivityDate,Type,Subject,Description\n' + row(1) + row(2))
+    parsed = read_crm_file(path, "crm/activities.csv")
+    assert parsed.records == []
+    [error] = parsed.errors
+    assert error.line == 1 and "unreadable header" in error.error and "lines 2 to 3" in error.error
+
 def test_an_unclosed_quote_is_reported_by_ingest_and_the_rows_below_it_are_stored(small_crm, services) -> None:
     from bot.cli import run_ingest
 

@@ -240,6 +240,12 @@ def _iter_csv(lines: Iterable[str], delimiter: str) -> Iterator[tuple[int, dict[
     except (csv.Error, _RecordTooLong) as exc:
         yield 1, None, f"unreadable header: {str(exc) or 'a quoted field is never closed'}"
         return
+    taken = source.record
+    if len(taken) > 1 and not _well_formed(taken, delimiter, len(headers)):
+        # a header with a quote left open: every line below it went into one header field, so none is a row
+        yield 1, None, (f"unreadable header: a quote on line 1 is never closed (it runs over lines 2 to "
+                        f"{taken[-1][0]}); no row of this file can be read")
+        return
     headers = [h.strip().lstrip("\ufeff") for h in headers]
     width = len(headers)
     while True:
