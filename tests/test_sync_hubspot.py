@@ -318,3 +318,19 @@ def test_the_client_talks_to_the_configured_url(tmp_path: Path, hubspot: HubSpot
     paths = {path for _, path, _ in hubspot.requests}
     assert {"/crm/v3/owners", "/crm/v3/pipelines/deals", "/crm/v3/objects/companies/search",
             "/crm/v4/associations/contacts/companies/batch/read"} <= paths
+
+
+def test_a_deleted_company_hands_its_name_to_the_one_sharing_it(synced: Services, hubspot: HubSpotMock) -> None:
+    """Two companies share a core name ("Acme Corp", "Acme Inc"); a contact with no associated company links by
+    that name to the first. When the first is deleted, the contact links to the other, as a clean sync would."""
+    first = hubspot.add("companies", {"name": "Acme Corp"}, modified=GENERATED_FROM, id="501")
+    other = hubspot.add("companies", {"name": "Acme Inc"}, modified=GENERATED_FROM + 1, id="502")
+    contact = hubspot.add("contacts", {"firstname": "Lee", "lastname": "Park", "jobtitle": "CFO", "company": "Acme"},
+                          modified=GENERATED_FROM + 2, id="601")
+    run_sync(synced, "hubspot")
+    assert stored(synced, "contact")[contact]["account_id"] == first
+    hubspot.archive("companies", first)
+    report = run_sync(synced, "hubspot")
+    assert report.failure is None and report.removed == 1
+    assert stored(synced, "contact")[contact]["account_id"] == other
+    assert report.relinked == 1

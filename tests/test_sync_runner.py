@@ -23,11 +23,11 @@ from langchain_core.embeddings import DeterministicFakeEmbedding
 
 from bot.cli import main
 from bot.knowledge.embeddings import Named
+from bot.knowledge.store import KnowledgeStore
 from bot.runtime import Services, build_services
 from bot.services.briefs import build_brief
 from bot.settings import Settings
 from bot.sync import runner
-from bot.sync.feed import Feed
 from bot.sync.runner import Checkpoints, lease_for, run_sync, start_sync_scheduler
 
 REPO = Path(__file__).resolve().parent.parent
@@ -201,7 +201,7 @@ STOP_POINTS = {
     # before a batch's chunks are written (embedding)
     "embedding": lambda mp: _stop_on_call(DeterministicFakeEmbedding, "embed_documents", 4, mp),
     # after its chunks are written, before their digests (the manifest) are
-    "manifest": lambda mp: _stop_on_call(Feed, "_record", 3, mp,
+    "manifest": lambda mp: _stop_on_call(KnowledgeStore, "record_sources", 3, mp,
                                          when=lambda self, entries: any(e[1] for e in list(entries))),
     # after everything is written, before the checkpoint is saved
     "checkpoint": lambda mp: _stop_on_call(Checkpoints, "save", 3, mp),
@@ -407,3 +407,28 @@ def test_a_file_ingest_keeps_synced_objects(store_at, hubspot: HubSpotMock) -> N
     run_sync(services, "hubspot")
     status, _ = run_cli(services, "ingest", "--json")
     assert services.store.count() == 32
+
+
+def test_the_live_directory_hands_a_shared_name_over_when_its_holder_goes_or_is_renamed() -> None:
+    from bot.sync.feed import LiveDirectory
+
+    def account(record_id: str, name: str) -> dict[str, object]:
+        return {"record_type": "account", "id": record_id, "name": name}
+
+    by_name = {"record_type": "contact", "id": "c1", "account_name": "Acme"}
+    directory = LiveDirectory()
+    directory.put(account("a1", "Acme Corp"))
+    directory.put(account("a2", "Acme Inc"))
+    assert directory.account_id_for(by_name) == "a1"
+    directory.put(account("a1", "Zenith Corp"))  # renamed: the old name now leads to the other account
+    assert directory.account_id_for(by_name) == "a2"
+    assert directory.account_id_for({**by_name, "account_name": "Zenith"}) == "a1"
+    assert directory.remove("account", "a2") is not None
+    assert directory.account_id_for(by_name) is None and directory.get("account", "a2") is None
+    directory.put({"record_type": "contact", "id": "k1", "email": "pat@acme.example"})
+    directory.put({"record_type": "contact", "id": "k2", "email": "PAT@acme.example"})
+    directory.remove("contact", "k2")
+    lead = {"record_type": "lead", "id": "l1", "email": "pat@acme.example"}
+    directory.put({**account("a3", "Pat Holdings"), "id": "a3"})
+    directory.put({"record_type": "contact", "id": "k1", "email": "pat@acme.example", "account_id": "a3"})
+    assert directory.account_id_for(lead) == "a3"

@@ -248,6 +248,69 @@ class KnowledgeStore:
         self.sources.delete(ids=[source])
         self.bump()
 
+    # -- many sources at once (the CRM sync keeps one source per object: a call per source would not scale)
+
+    def record_sources(self, entries: Sequence[tuple[str, str, int, Sequence[LoadError]]]) -> None:
+        """Manifest entries (source, digest, chunks, errors) for many sources, WRITE_PAGE per write and one bump;
+        the layout of `record_source`."""
+        rows = list(entries)
+        if not rows:
+            return
+        step = self._write_page()
+        for start in range(0, len(rows), step):
+            part = rows[start:start + step]
+            self.sources.upsert(
+                ids=[source for source, _, _, _ in part],
+                embeddings=[[1.0]] * len(part),
+                metadatas=[{"digest": digest, "chunks": chunks, "errors": json.dumps([e.as_dict() for e in errors])}
+                           for _, digest, chunks, errors in part],
+            )
+        self.bump()
+
+    def source_digests(self, sources: Sequence[str]) -> dict[str, str]:
+        """The manifest digest of each of these sources that has an entry ("" for one written but never
+        finished), read by id, READ_PAGE at a time."""
+        found: dict[str, str] = {}
+        unique = list(dict.fromkeys(sources))
+        for start in range(0, len(unique), READ_PAGE):
+            got = self.sources.get(ids=unique[start:start + READ_PAGE], include=["metadatas"])
+            for source, meta in zip(got["ids"], got["metadatas"] or []):
+                found[source] = str((meta or {}).get("digest") or "")
+        return found
+
+    def source_ids(self, prefix: str = "") -> list[str]:
+        """Every manifest source starting with `prefix`, in one read of the ids alone."""
+        return [source for source in self.sources.get(include=[])["ids"] if source.startswith(prefix)]
+
+    def forget_sources(self, sources: Sequence[str]) -> None:
+        """`forget_source` for many: their chunks and manifest entries, in pages a Chroma server answers in time."""
+        unique = list(dict.fromkeys(sources))
+        if not unique:
+            return
+        stale = self.chunk_ids(unique)
+        step = self._write_page()
+        for start in range(0, len(stale), step):
+            self.chunks.delete(ids=stale[start:start + step])
+        for start in range(0, len(unique), step):
+            self.sources.delete(ids=unique[start:start + step])
+        self.bump()
+
+    def chunk_ids(self, sources: Sequence[str]) -> list[str]:
+        """The ids of these sources' chunks."""
+        ids: list[str] = []
+        for start in range(0, len(sources), READ_PAGE):
+            where = {"source": {"$in": list(sources[start:start + READ_PAGE])}}
+            ids.extend(chunk_id for chunk_id, _, _ in self.scan(where, include=[], page=READ_PAGE * 5))
+        return ids
+
+    def remove_stale_many(self, sources: Sequence[str], *, keep: Container[str]) -> int:
+        """`remove_stale` for many sources at once: delete their chunks whose ids are not in `keep`; how many."""
+        stale = [chunk_id for chunk_id in self.chunk_ids(list(dict.fromkeys(sources))) if chunk_id not in keep]
+        step = self._write_page()
+        for start in range(0, len(stale), step):
+            self.chunks.delete(ids=stale[start:start + step])
+        return len(stale)
+
     def bump(self) -> None:
         """Tell every reader (other processes, other replicas) that the store changed: a new generation token."""
         try:
@@ -276,6 +339,18 @@ class KnowledgeStore:
         """What the store already holds of these chunks: the ids stored exactly as given (nothing to write),
         and vectors by text for the others whose text it holds under the same id or in the same source (a
         changed file keeps most of its rows; a stopped run left some chunks written). Bounded by `chunks`."""
+        current, known = self.known_by_id(chunks)
+        missing: dict[str, set[str]] = {}
+        for chunk in chunks:
+            if chunk.id not in current and chunk.text not in known:
+                missing.setdefault(str(chunk.metadata.get("source", "")), set()).add(chunk.text)
+        for source, texts in missing.items():
+            known.update(self.vectors_by_text(source, texts))
+        return current, known
+
+    def known_by_id(self, chunks: Sequence[Chunk]) -> tuple[set[str], dict[str, list[float]]]:
+        """Read by the chunks' ids alone: the ids stored exactly as given (nothing to write), and the vectors of
+        those stored with the same text but other metadata (by text)."""
         current: set[str] = set()
         known: dict[str, list[float]] = {}
         for start in range(0, len(chunks), READ_PAGE):
@@ -290,12 +365,6 @@ class KnowledgeStore:
                     current.add(chunk_id)
                 else:
                     known[chunk.text] = [float(x) for x in embeddings[index]]
-        missing: dict[str, set[str]] = {}
-        for chunk in chunks:
-            if chunk.id not in current and chunk.text not in known:
-                missing.setdefault(str(chunk.metadata.get("source", "")), set()).add(chunk.text)
-        for source, texts in missing.items():
-            known.update(self.vectors_by_text(source, texts))
         return current, known
 
     def vectors_by_text(self, source: str, texts: Iterable[str]) -> dict[str, list[float]]:

@@ -28,12 +28,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.knowledge.accounts import core_name
 from bot.knowledge.crm import ALIASES, CrmFile, map_headers, to_record
-from bot.knowledge.documents import Chunk
+from bot.knowledge.documents import Chunk, LoadError
 from bot.knowledge.embeddings import NamedEmbeddings
-from bot.knowledge.ingest import API_SOURCES, PIPELINE_VERSION, _directory_from_store
+from bot.knowledge.ingest import API_SOURCES, DIRECTORY_ROLES, PIPELINE_VERSION
 from bot.knowledge.records import Directory, crm_chunks
-from bot.knowledge.store import KnowledgeStore
+from bot.knowledge.store import READ_PAGE, KnowledgeStore
 from bot.knowledge.titles import DEFAULT_READER
 from bot.profile import SellerProfile
 from bot.sync.base import Change, SyncProblem
@@ -41,8 +42,6 @@ from bot.sync.base import Change, SyncProblem
 logger = logging.getLogger(__name__)
 
 SOURCE_PREFIX = API_SOURCES  # "sync/": a plain ingest leaves these sources alone
-READ_PAGE = 1000  # ids per Chroma read
-DIRECTORY_ROLES = ("account", "contact", "opportunity")  # the records a records.Directory holds
 # fields of a directory record that other records show or link through (see Directory.fingerprint_for)
 SHOWN_FIELDS = ("name", "title", "email", "account_id", "account_name", "company")
 
@@ -95,8 +94,9 @@ class Feed:
         # the same rules the file ingest puts in its digests: a new rules version rewrites what they change
         self.rules = f"{PIPELINE_VERSION}|{profile.fingerprint if profile else self.titles.fingerprint}"
         self.skipped: Counter[str] = Counter()
-        self._directory: Directory | None = None
+        self._directory: LiveDirectory | None = None
         self._fetched: set[str] = set()  # record ids looked up in the store this run
+        self._gone: set[str] = set()  # sources of directory records deleted this run (still in the store a while)
         self._complete = False  # every directory record of the store is loaded
 
     @property
@@ -104,14 +104,14 @@ class Feed:
         return f"{SOURCE_PREFIX}{self.system}/"
 
     @property
-    def directory(self) -> Directory:
+    def directory(self) -> LiveDirectory:
         """Accounts, contacts and deals from the store (files or any CRM), kept current as batches land.
 
         Loaded lazily: what a batch's records point at by id (and what those point at), a page of ids per read,
         so an incremental run does not read the whole CRM. A record that can only be linked by a name or an
         email (the Directory's indexes over every record) makes it load everything once, as the file ingest does."""
         if self._directory is None:
-            self._directory = Directory()
+            self._directory = LiveDirectory()
         return self._directory
 
     def _prepare(self, records: Iterable[dict[str, object]], ids: Iterable[str] = ()) -> None:
@@ -140,21 +140,28 @@ class Feed:
         return False
 
     def _load_everything(self) -> None:
-        if not self._complete:
-            self._directory = _directory_from_store(self.store, skip=set())
-            self._complete = True
+        """Every directory record of the store, then what this run already holds over it (it is newer): the
+        records this run changed, without the ones it deleted (their chunks go only at the end of the batch)."""
+        if self._complete:
+            return
+        loaded = directory_from_store(self.store, skip=self._gone)
+        for record in self.directory.records():
+            loaded.put(record)
+        self._directory = loaded
+        self._complete = True
 
     def _fetch(self, ids: set[str]) -> list[dict[str, object]]:
+        """The directory records with these ids, read by `record_id` alone: a filter on one indexed field (with
+        the kind and type conditions Chroma took many times longer on a store of 20,000 objects)."""
         wanted = sorted(ids - self._fetched)
         self._fetched.update(wanted)
         found: list[dict[str, object]] = []
         for start in range(0, len(wanted), READ_PAGE):
-            where = {"$and": [{"kind": "crm"}, {"type": {"$in": list(DIRECTORY_ROLES)}},
-                              {"record_id": {"$in": wanted[start:start + READ_PAGE]}}]}
-            for _, _, meta in _scan(self.store, where, include=["metadatas"]):
-                if meta:
+            where = {"record_id": {"$in": wanted[start:start + READ_PAGE]}}
+            for _, _, meta in self.store.scan(where, include=["metadatas"]):
+                if meta and meta.get("kind") == "crm" and meta.get("type") in DIRECTORY_ROLES:
                     record = json.loads(str(meta["data"]))
-                    self.directory.add(record)
+                    self.directory.put(record)
                     found.append(record)
         return found
 
@@ -189,9 +196,13 @@ class Feed:
         if self._needs_everything(record for _, _, record in readable):
             self._load_everything()
         affected, unmoved = self._relink(readable, gone)
-        own = [self._render(role, record_id, record) for role, record_id, record in readable]
         gone_sources = [source_of(self.system, role, record_id) for role, record_id in gone]
-        states = self._digests([r.source for r in own] + gone_sources)
+        # deleted objects stay in the store until the end of the batch: a directory loaded from it meanwhile
+        # must not take them back
+        self._gone.difference_update(source_of(self.system, role, record_id) for role, record_id, _ in readable)
+        self._gone.update(gone_sources)
+        own = [self._render(role, record_id, record) for role, record_id, record in readable]
+        states = self.store.source_digests([r.source for r in own] + gone_sources)
         changed: list[_Rendered] = []
         for item in own:
             for problem in item.problems:
@@ -214,7 +225,7 @@ class Feed:
         if self._needs_everything(record for _, _, record in shown):
             self._load_everything()
         dependents = [self._render(role, record_id, record) for role, record_id, record in shown]
-        states.update(self._digests([r.source for r in dependents]))
+        states.update(self.store.source_digests([r.source for r in dependents]))
         stale = [r for r in dependents if states.get(r.source) != r.digest]
         self._write(stale + changed, states)
         report.relinked += len(stale)
@@ -229,7 +240,7 @@ class Feed:
         moved: list[dict[str, object]] = []
         unmoved: dict[tuple[str, str], str] = {}
         for role, record_id, record in readable:
-            old = _held(directory, role, record_id)
+            old = directory.get(role, record_id)
             if old is None:
                 continue
             if _shown(old) != _shown(record):
@@ -238,13 +249,13 @@ class Feed:
             elif old == record:
                 unmoved[(role, record_id)] = ""
         for role, record_id in gone:
-            old = _held(directory, role, record_id)
+            old = directory.get(role, record_id)
             if old is not None:
                 affected.add(_account_of(directory, old))
-                _drop(directory, role, record_id)
+                directory.remove(role, record_id)
         for role, _, record in readable:
             if role in DIRECTORY_ROLES:
-                directory.add(record)
+                directory.put(record)
         affected.update(_account_of(directory, record) for record in moved)
         for role, record_id, record in readable:
             if (role, record_id) in unmoved:
@@ -258,9 +269,9 @@ class Feed:
         found: dict[str, tuple[str, str, dict[str, object]]] = {}
         ordered = sorted(accounts)
         for start in range(0, len(ordered), READ_PAGE):
-            where = {"$and": [{"kind": "crm"}, {"account_id": {"$in": ordered[start:start + READ_PAGE]}}]}
-            for _, _, meta in _scan(self.store, where, include=["metadatas"]):
-                if not meta or not str(meta.get("source", "")).startswith(self.prefix):
+            where = {"account_id": {"$in": ordered[start:start + READ_PAGE]}}
+            for _, _, meta in self.store.scan(where, include=["metadatas"]):
+                if not meta or meta.get("kind") != "crm" or not str(meta.get("source", "")).startswith(self.prefix):
                     continue
                 key = (str(meta["type"]), str(meta["record_id"]))
                 if key not in exclude:
@@ -276,143 +287,115 @@ class Feed:
 
     # ------------------------------------------------------------------ the store
 
-    def _digests(self, sources: Sequence[str]) -> dict[str, str]:
-        """Manifest digest by source, for the sources that have an entry ("" for one never finished)."""
-        found: dict[str, str] = {}
-        unique = list(dict.fromkeys(sources))
-        for start in range(0, len(unique), READ_PAGE):
-            got = self.store.sources.get(ids=unique[start:start + READ_PAGE], include=["metadatas"])
-            for source, meta in zip(got["ids"], got["metadatas"] or []):
-                found[source] = str((meta or {}).get("digest") or "")
-        return found
-
     def _write(self, items: list[_Rendered], states: dict[str, str]) -> None:
         if not items:
             return
         # a new object's entry first (no digest: not finished), so a stopped run leaves no chunk outside the manifest
-        self._record([(item.source, "", 0, []) for item in items if item.source not in states])
+        self.store.record_sources([(item.source, "", 0, []) for item in items if item.source not in states])
         chunks = [chunk for item in items for chunk in item.chunks]
-        current, known = self._stored(chunks)
+        # by id only: with one source per object, the look-up by text within a source that the file ingest makes
+        # (KnowledgeStore.known_vectors) would be one query per object; a changed object's text is new anyway
+        current, known = self.store.known_by_id(chunks)
         todo = [c for c in chunks if c.id not in current]
         texts = sorted({c.text for c in todo if c.text not in known})
         if texts:
             known.update(zip(texts, self.embeddings.embed_documents(texts)))
         if todo:
             self.store.add(todo, [known[c.text] for c in todo])
-        keep = {c.id for c in chunks}
-        stale = [chunk_id for chunk_id in self._chunk_ids([item.source for item in items]) if chunk_id not in keep]
-        if stale:
-            self.store.chunks.delete(ids=stale)
-        self._record([(item.source, item.digest, len(item.chunks), item.problems) for item in items])
+        self.store.remove_stale_many([item.source for item in items], keep={c.id for c in chunks})
+        self.store.record_sources([(item.source, item.digest, len(item.chunks),
+                                    [LoadError(item.source, None, problem) for problem in item.problems])
+                                   for item in items])
         for item in items:
             states[item.source] = item.digest
-
-    def _stored(self, chunks: list[Chunk]) -> tuple[set[str], dict[str, list[float]]]:
-        """Ids stored exactly as given (nothing to write) and vectors of texts stored under the same id.
-
-        Read by id only: with one source per object, a lookup per source (as `KnowledgeStore.known_vectors` does
-        for files) would be one query per object. A changed object's text is new anyway."""
-        current: set[str] = set()
-        known: dict[str, list[float]] = {}
-        for start in range(0, len(chunks), READ_PAGE):
-            part = {c.id: c for c in chunks[start:start + READ_PAGE]}
-            got = self.store.chunks.get(ids=list(part), include=["documents", "metadatas", "embeddings"])
-            vectors = got.get("embeddings")
-            if vectors is None:
-                continue
-            for index, chunk_id in enumerate(got["ids"]):
-                chunk = part[chunk_id]
-                if got["documents"][index] != chunk.text:
-                    continue
-                meta = {k: v for k, v in (got["metadatas"][index] or {}).items() if k != "text_hash"}
-                if meta == chunk.metadata:
-                    current.add(chunk_id)
-                else:
-                    known[chunk.text] = [float(x) for x in vectors[index]]
-        return current, known
-
-    def _chunk_ids(self, sources: list[str]) -> list[str]:
-        ids: list[str] = []
-        for start in range(0, len(sources), READ_PAGE):
-            where = {"source": {"$in": sources[start:start + READ_PAGE]}}
-            ids.extend(chunk_id for chunk_id, _, _ in _scan(self.store, where, include=[]))
-        return ids
-
-    def _record(self, entries: Iterable[tuple[str, str, int, list[str]]]) -> None:
-        """Manifest entries for many sources in one write each thousand: the layout of
-        KnowledgeStore.record_source, which writes one source per call (about 30 ms each embedded)."""
-        rows = list(entries)
-        for start in range(0, len(rows), READ_PAGE):
-            part = rows[start:start + READ_PAGE]
-            self.store.sources.upsert(
-                ids=[source for source, _, _, _ in part],
-                embeddings=[[1.0]] * len(part),
-                metadatas=[{"digest": digest, "chunks": count,
-                            "errors": json.dumps([{"file": source, "line": None, "error": e} for e in problems])}
-                           for source, digest, count, problems in part],
-            )
-        self.store.bump()  # readers (serve, other replicas) see the change at their next check
 
     def forget(self, sources: Sequence[str], states: dict[str, str] | None = None) -> int:
         """Remove these objects (chunks and manifest entries); how many the manifest held."""
         unique = list(dict.fromkeys(sources))
         if not unique:
             return 0
-        held = states if states is not None else self._digests(unique)
-        for start in range(0, len(unique), READ_PAGE):
-            part = unique[start:start + READ_PAGE]
-            self.store.chunks.delete(where={"source": {"$in": part}})
-            self.store.sources.delete(ids=part)
-        self.store.bump()
+        held = states if states is not None else self.store.source_digests(unique)
+        self.store.forget_sources(unique)
         directory = self._directory
         if directory is not None:
             for source in unique:
                 role, record_id = source[len(self.prefix):].split("/", 1)
-                _drop(directory, role, record_id)
+                directory.remove(role, record_id)
         return sum(1 for source in unique if source in held)
 
-    def stored_ids(self, role: str) -> set[str]:
-        """Ids of `role` this CRM has in the manifest (what the prune compares with the CRM's current ids)."""
-        head = f"{self.prefix}{role}/"
-        got = self.store.sources.get(include=[])
-        return {source[len(head):] for source in got["ids"] if source.startswith(head)}
-
-    def stored_roles(self) -> set[str]:
-        got = self.store.sources.get(include=[])
-        return {source[len(self.prefix):].split("/", 1)[0] for source in got["ids"] if source.startswith(self.prefix)}
-
-
-def _scan(store: KnowledgeStore, where: dict[str, Any], *, include: list[str]) -> Iterable[tuple[str, Any, Any]]:
-    """(id, text, metadata) of the matching chunks, a page at a time."""
-    offset = 0
-    while True:
-        got = store.chunks.get(where=where, include=include, limit=READ_PAGE, offset=offset)
-        ids = got["ids"]
-        texts = got.get("documents") or [None] * len(ids)
-        metas = got.get("metadatas") or [None] * len(ids)
-        yield from zip(ids, texts, metas)
-        if len(ids) < READ_PAGE:
-            return
-        offset += READ_PAGE
+    def stored(self) -> dict[str, set[str]]:
+        """Ids by role of this CRM's objects in the manifest (what the prune compares with the CRM's current
+        ids), from one read of the manifest."""
+        found: dict[str, set[str]] = {}
+        for source in self.store.source_ids(self.prefix):
+            role, _, record_id = source[len(self.prefix):].partition("/")
+            found.setdefault(role, set()).add(record_id)
+        return found
 
 
-def _held(directory: Directory, role: str, record_id: str) -> dict[str, object] | None:
-    table = {"account": directory.accounts, "contact": directory.contacts,
-             "opportunity": directory.opportunities}.get(role)
-    return table.get(record_id) if table is not None else None
+class LiveDirectory(Directory):
+    """A `records.Directory` that records can also leave or change in: its name and email indexes follow.
+
+    Two accounts may share a core name (the index keeps the first): when that one goes, or is renamed, the
+    other takes its place, as a directory built from the store again would have it."""
+
+    def tables(self) -> dict[str, dict[str, dict[str, object]]]:
+        return {"account": self.accounts, "contact": self.contacts, "opportunity": self.opportunities}
+
+    def get(self, role: str, record_id: str) -> dict[str, object] | None:
+        table = self.tables().get(role)
+        return table.get(record_id) if table is not None else None
+
+    def records(self) -> list[dict[str, object]]:
+        return [record for table in self.tables().values() for record in table.values()]
+
+    def put(self, record: dict[str, object]) -> None:
+        """Add a record, or replace the one held under its id."""
+        role, record_id = str(record["record_type"]), str(record["id"])
+        old = self.get(role, record_id)
+        if old is not None and _index_key(old) != _index_key(record):
+            self.remove(role, record_id)
+        self.add(record)
+
+    def remove(self, role: str, record_id: str) -> dict[str, object] | None:
+        """Forget a record (deleted); the name or email index entry that pointed at it goes to another record with
+        the same key, if one is held."""
+        table = self.tables().get(role)
+        record = table.pop(record_id, None) if table is not None else None
+        if record is None:
+            return None
+        key = _index_key(record)
+        if role == "account" and key and self._by_core.get(key) == record_id:
+            del self._by_core[key]
+            heir = next((other for other, held in self.accounts.items() if _index_key(held) == key), None)
+            if heir is not None:
+                self._by_core[key] = heir
+        elif role == "contact" and key and self._by_email.get(key) == record_id:
+            del self._by_email[key]
+            heirs = [other for other, held in self.contacts.items() if _index_key(held) == key]
+            if heirs:
+                self._by_email[key] = heirs[-1]  # `add` lets the last one added hold an email
+        return record
 
 
-def _drop(directory: Directory, role: str, record_id: str) -> None:
-    """Forget a deleted record, and the name or email index entries that point at it."""
-    table = {"account": directory.accounts, "contact": directory.contacts,
-             "opportunity": directory.opportunities}.get(role)
-    if table is None or table.pop(record_id, None) is None:
-        return
-    index = {"account": "_by_core", "contact": "_by_email"}.get(role)
-    mapping = getattr(directory, index, None) if index else None
-    if isinstance(mapping, dict):
-        for key in [key for key, value in mapping.items() if value == record_id]:
-            del mapping[key]
+def directory_from_store(store: KnowledgeStore, *, skip: Iterable[str] = ()) -> LiveDirectory:
+    """Accounts, contacts and deals of the store (files and every CRM), but those of the `skip` sources."""
+    skipped = set(skip)
+    directory = LiveDirectory()
+    where = {"$and": [{"kind": "crm"}, {"type": {"$in": list(DIRECTORY_ROLES)}}]}
+    for _, _, meta in store.scan(where, include=["metadatas"]):
+        if meta and meta.get("source") not in skipped:
+            directory.add(json.loads(str(meta["data"])))
+    return directory
+
+
+def _index_key(record: dict[str, object]) -> str:
+    """What the Directory indexes a record by: an account's core name, a contact's email."""
+    if record.get("record_type") == "account":
+        return core_name(str(record.get("name") or ""))
+    if record.get("record_type") == "contact":
+        return str(record.get("email") or "").lower()
+    return ""
 
 
 def _shown(record: dict[str, object]) -> tuple[object, ...]:

@@ -111,7 +111,7 @@ def run_sync(services: Any, system: str, *, full: bool = False, connector: Conne
     # the prune lists every id in the CRM: on --full, and once a day; not after a first sync into a store that
     # held nothing of this CRM (everything in it was just read)
     prune = full or time.time() - float(saved.get("pruned_at") or 0) > PRUNE_EVERY
-    if prune and not full and checkpoint is None and not feed.stored_roles():
+    if prune and not full and checkpoint is None and not feed.stored():
         prune = False
     started = time.monotonic()
     pending: list[Change] = []
@@ -177,13 +177,14 @@ def _check(lease: SyncLease | None, stop: threading.Event | None) -> None:
 
 def _prune(feed: Feed, connector: Connector, report: SyncReport) -> None:
     """Remove the stored objects the CRM no longer lists."""
-    for role in sorted(feed.stored_roles()):
+    stored_by_role = feed.stored()  # one read of the manifest for every role
+    for role in sorted(stored_by_role):
         try:
             current = connector.current_ids(role)
         except Exception as exc:  # a partial list must never delete anything
             report.problem(role, "", f"prune skipped: could not list the current {role} ids ({exc})")
             continue
-        stored = feed.stored_ids(role)
+        stored = stored_by_role[role]
         if stored and not current:
             report.problem(role, "", f"prune skipped: {feed.system} lists no {role} at all while {len(stored)} "
                                      "are stored (a missing scope or permission?)")
