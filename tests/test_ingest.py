@@ -466,3 +466,19 @@ def test_files_that_hold_nothing_are_reported_by_their_source_name_even_with_an_
     assert any("no records" in note for note in notes["crm/leads-header-only.csv"])
     assert any("no text found" in note for note in notes["content/cover.md"])
     assert notes["crm/empty.csv"] == ["empty file: nothing to load"]
+
+
+def test_links_are_judged_against_the_knowledge_folder_and_a_linked_folder_is_reported(small_crm, services,
+                                                                                        tmp_path) -> None:
+    shared = tmp_path / "shared-content"
+    shared.mkdir()
+    (shared / "playbook.md").write_text("# Playbook\n\nOpen with the CFO's numbers.\n", encoding="utf-8")
+    (small_crm.root / "content" / "shared").symlink_to(shared, target_is_directory=True)
+    small_crm.content("pricing.md", "# Pricing\n\nPer shipment, billed monthly.\n")
+    (small_crm.root / "crm" / "pricing-note.md").symlink_to(small_crm.root / "content" / "pricing.md")
+    report = ingest(services, small_crm.root / "crm")  # a part of the folder: the link into content/ is fine
+    assert report.errors == []
+    report = ingest(services)
+    assert [(e.file, e.error) for e in report.errors] == [
+        ("content/shared", "a symbolic link to a folder: not followed, none of its files is read")]
+    assert not any("Open with the CFO" in text for _, text, _ in services.store.get({"kind": "content"}))

@@ -80,9 +80,16 @@ def discover(paths: Sequence[Path], root: Path) -> tuple[list[Path], list[LoadEr
     errors: list[LoadError] = []
     for path in paths:
         if path.is_dir():
-            inside = path.resolve()
+            # links may point anywhere in the knowledge folder, also when only a part of it is read
+            inside = root.resolve() if path.resolve().is_relative_to(root.resolve()) else path.resolve()
             for p in sorted(path.rglob("*")):
-                if not p.is_file() or not _supported(p) or any(part.startswith(".") for part in p.relative_to(path).parts):
+                if any(part.startswith(".") for part in p.relative_to(path).parts):
+                    continue
+                if p.is_symlink() and p.is_dir():  # never walked into: said, so its files are not missed in silence
+                    errors.append(LoadError(_link_name(p, root), None,
+                                            "a symbolic link to a folder: not followed, none of its files is read"))
+                    continue
+                if not p.is_file() or not _supported(p):
                     continue
                 if p.is_symlink() and not p.resolve().is_relative_to(inside):
                     # a link out of the knowledge folder (to /etc/…) is never read into the store
