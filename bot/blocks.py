@@ -269,7 +269,7 @@ def build_refusal_blocks(message: str) -> list[Block]:
 # ---------------------------------------------------------------- digests and alerts
 
 DIGEST_OPEN = "digest_open"  # a digest or alert line's button (suffixed _<n>): the brief or a draft, privately
-DIGEST_SUBSCRIPTIONS = "digest_subscriptions"  # App Home checkboxes: the weekly digest, alerts by DM
+DIGEST_SUBSCRIPTIONS = "digest_subscriptions"  # App Home checkboxes: the digest, alerts by DM
 DIGEST_HEADINGS = {
     "no_executive": "No executive or budget owner engaged, juniors active",
     "trigger": "New trigger events",
@@ -279,7 +279,7 @@ DIGEST_HEADINGS = {
 }
 DIGEST_BUTTONS = {"brief": "Open brief", "draft": "Draft outreach"}
 SUBSCRIPTION_OPTIONS = {
-    "digest": "Weekly digest by DM: what changed on my accounts",
+    "digest": "Digest by DM: what changed on my accounts",
     "alert:senior_lead": "Alert me by DM: a new senior lead (VP and above, buying function) on my accounts",
     "alert:trigger": "Alert me by DM: a new trigger event at my accounts with an open opportunity",
 }
@@ -306,12 +306,14 @@ def digest_fallback_text(digest: Any) -> str:
     return escape(f"Your digest: {len(digest.items)} thing(s) to look at on {accounts} account(s).")
 
 
-def build_digest_blocks(digest: Any, *, as_of: str, max_items: int = 30, command_hint: str = "") -> list[Block]:
+def build_digest_blocks(digest: Any, *, as_of: str, max_items: int = 30, command_hint: str = "",
+                        cadence: str | None = None) -> list[Block]:
     """One compact message: a heading per kind, one line per item with a button that opens the brief or a draft.
-    At most `max_items` lines (at most 40, so the message stays under Slack's 50 blocks); the rest is counted."""
+    At most `max_items` lines (at most 40, so the message stays under Slack's 50 blocks); the rest is counted.
+    `cadence`: "weekly" and the like, from DIGEST_CRON; None (a digest sent by hand) says "digest" alone."""
     max_items = max(1, min(max_items, 40))
     since = digest.since.isoformat() if hasattr(digest.since, "isoformat") else str(digest.since)
-    blocks: list[Block] = [header(f"Your weekly digest: {as_of}"), context(
+    blocks: list[Block] = [header(f"Your {cadence} digest: {as_of}" if cadence else f"Your digest: {as_of}"), context(
         f"What changed on your accounts since {escape(since)}, judged as of {escape(as_of)}. Each button opens the "
         "full brief or a draft, only for you. Switch the digest off in my App Home.")]
     kinds: dict[str, list[Any]] = {}
@@ -368,7 +370,7 @@ def build_subscription_blocks(subscription: dict[str, Any], *, schedule: str | N
                               alert_channel: str | None) -> list[Block]:
     """App Home: this user's switches. `subscription` is {"digest": bool, "alerts": [kinds]}."""
     if schedule:
-        when = f"The weekly digest is sent on the schedule `{escape(schedule)}` (server time)."
+        when = f"Digests are sent on the schedule `{escape(schedule)}` (server time)."
     else:
         when = "Scheduled digests are off in this workspace (no DIGEST_CRON); an admin can still send one."
     if alert_channel:

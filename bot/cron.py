@@ -56,3 +56,18 @@ class CronSchedule:
         if self.any_day or self.any_weekday:
             return day and weekday
         return day or weekday
+
+    @property
+    def cadence(self) -> str | None:
+        """"daily", "weekly" or "monthly" when the schedule is once a day, week or month at one time; else None (the
+        messages then say "digest", never a cadence the schedule does not have)."""
+        once_a_day = len(self.minutes) == 1 and len(self.hours) == 1 and len(self.months) == 12
+        if not once_a_day:
+            return None
+        if self.any_day and self.any_weekday:
+            return "daily"
+        if self.any_day and len(self.weekdays) == 1:
+            return "weekly"
+        if self.any_weekday and len(self.days) == 1:
+            return "monthly"
+        return None

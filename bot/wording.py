@@ -19,7 +19,7 @@ import yaml
 from bot.prompts import PROMPTS_DIR
 
 COMPOSER_DIR = PROMPTS_DIR / "composer"
-REQUIRED = ("brief", "draft", "campaign", "triage", "assistant")
+REQUIRED = ("brief", "draft", "campaign", "triage", "assistant", "digest")
 
 
 class WordingError(ValueError):

@@ -445,6 +445,15 @@ def test_cron_schedules() -> None:
     for bad in ("0 8 * *", "61 8 * * *", "0 8 * * FUNDAY", "0 25 * * *", "*/0 8 * * *"):
         with pytest.raises(ValueError):
             CronSchedule(bad)
+    # what the DM's header calls the digest: only a cadence the schedule has
+    assert [CronSchedule(e).cadence for e in ("0 8 * * MON", "30 7 * * *", "0 8 1 * *", "*/15 7-9 * * 1-5",
+                                              "0 8 * * 1-5")] == ["weekly", "daily", "monthly", None, None]
+
+
+def test_the_digest_wording_is_loaded_and_checked_with_the_others() -> None:
+    from bot.wording import REQUIRED, load_all_wording
+
+    assert "digest" in REQUIRED and load_all_wording()["digest"].has("no_executive")
 
 
 # ---------------------------------------------------------------- through a mock Slack Web API
@@ -593,6 +602,8 @@ def test_each_owner_gets_one_dm_with_their_own_lines(fresh: Any, slack: SlackWit
         assert not [a for a in others if escape(a) in text], user
         assert "<!channel>" not in json.dumps(calls[0].body)
     assert {s["slack_user"] for s in delivery.sent} == set(expected)
+    assert {c.body["blocks"][0]["text"]["text"] for c in slack.find("chat.postMessage")} == \
+        {"Your digest: 2026-11-26"}  # no DIGEST_CRON: no cadence to claim
     assert {d.owner.email: d.slack_user for d in report.digests} == VANTARA_PEOPLE  # everyone matched
 
 
@@ -839,7 +850,9 @@ def test_the_scheduler_sends_at_the_cron_minute_in_serve(fresh: Any, slack: Slac
         stop.set()
         thread.join(timeout=10)
     assert not thread.is_alive()
-    assert len(slack.find("chat.postMessage")) == len(EXPECTED["vantara"])
+    posts = slack.find("chat.postMessage")
+    assert len(posts) == len(EXPECTED["vantara"])
+    assert {c.body["blocks"][0]["text"]["text"] for c in posts} == {"Your weekly digest: 2026-11-26"}  # 0 8 * * MON
 
 
 def test_a_bad_digest_cron_is_a_settings_error(fresh: Any, slack: SlackWithPeople) -> None:

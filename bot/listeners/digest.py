@@ -1,4 +1,4 @@
-"""Digests and alerts in Slack: owners matched to Slack users, the weekly DM, channel alerts, the schedule inside
+"""Digests and alerts in Slack: owners matched to Slack users, the digest DM, channel alerts, the schedule inside
 `serve`, and the buttons and App Home switches that go with them.
 
 What to say comes from `bot.services.digest`; this module decides who may receive it and sends it:
@@ -311,7 +311,8 @@ class Delivery:
 
 
 def deliver_digests(report: DigestReport, *, sender: Sender, state: DigestState, guard: Guard, people: SlackPeople,
-                    period: str, max_items: int, stop: threading.Event | None = None) -> Delivery:
+                    period: str, max_items: int, stop: threading.Event | None = None,
+                    cadence: str | None = None) -> Delivery:
     """Each owner's digest as one DM: claimed in the sent-log (user and period) first, sent only by the claimer."""
     delivery = Delivery()
     client = PacedClient(sender)
@@ -345,7 +346,7 @@ def deliver_digests(report: DigestReport, *, sender: Sender, state: DigestState,
             delivery.skipped.append({**who, "reason": f"already sent for {period}"})
             continue
         error = sender.post(user, digest_fallback_text(digest),
-                            build_digest_blocks(digest, as_of=as_of, max_items=max_items,
+                            build_digest_blocks(digest, as_of=as_of, max_items=max_items, cadence=cadence,
                                                 command_hint=f"python -m bot digest --user {digest.owner.email}"))
         if error:
             logger.warning("digest for %s not sent: %s", user, error)
@@ -437,8 +438,10 @@ def run_digests(services: Any, *, sender: Sender, state: DigestState, guard: Gua
         return None, Delivery()
     people = SlackPeople(sender, state)
     report = compute_digests(services, state, people=people, only=only)
+    schedule = services.settings.digest_schedule
     delivery = deliver_digests(report, sender=sender, state=state, guard=guard, people=people, period=period,
-                               max_items=services.profile.digest.max_items, stop=stop)
+                               max_items=services.profile.digest.max_items, stop=stop,
+                               cadence=schedule.cadence if schedule is not None else None)
     logger.info("digest %s: %d sent, %d skipped, %d unmatched owner(s), %d rate-limit wait(s)", period,
                 len(delivery.sent), len(delivery.skipped), len(report.unmatched), delivery.rate_limited)
     return report, delivery

@@ -18,7 +18,6 @@ is in Slack, and the sending, belong to the Slack layer: it passes a `Matcher` i
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import re
@@ -40,7 +39,7 @@ from bot.services.context import Context
 from bot.services.relationship import deal_state
 from bot.services.signals import Trigger, find_triggers
 from bot.services.triage import Lead, engagement_of, triage_account
-from bot.wording import Wording, count_noun, load_wording
+from bot.wording import count_noun
 
 logger = logging.getLogger(__name__)
 
@@ -264,11 +263,6 @@ class DigestReport:
                 "unmatched_owners": self.unmatched}
 
 
-@functools.lru_cache(maxsize=1)
-def digest_wording() -> Wording:
-    return load_wording("digest")
-
-
 def _within(value: object, since: date, today: date) -> bool:
     """A record's date inside [since, today]: new since the last digest and not in the future."""
     text = str(value or "")[:10]
@@ -300,8 +294,8 @@ def _capital(text: str) -> str:
 class _AccountView:
     """One account's lines, computed lazily (most accounts need only a few cheap checks)."""
 
-    def __init__(self, entry: AccountRecords, ctx: Context, wording: Wording):
-        self.entry, self.ctx, self.wording = entry, ctx, wording
+    def __init__(self, entry: AccountRecords, ctx: Context):
+        self.entry, self.ctx = entry, ctx
         self.profile = ctx.profile
         self.today = ctx.date
         self.activities = _by_date(entry.of("activity"))
@@ -329,7 +323,7 @@ class _AccountView:
     def new_triggers(self, since: date) -> list[Item]:
         items = []
         for trigger in self.recent_triggers(since):
-            text = self.wording.say("trigger", label=_capital(trigger.phrase), date=trigger.date,
+            text = self.ctx.say("digest", "trigger", label=_capital(trigger.phrase), date=trigger.date,
                                     sentence=trigger.sentence)
             items.append(self.item("trigger", text, [self.by_ref.get(trigger.ref)], trigger.date))
         return items
@@ -351,7 +345,7 @@ class _AccountView:
                             activities=count_noun(broker.touches, "two-way contact"), window=window, senior=senior)
         labels = [m.label() for m in active]
         shown = labels[:3] + ([f"{len(labels) - 3} more"] if len(labels) > 3 else [])
-        text = self.wording.say("no_executive", window=window, people=join_words(shown),
+        text = self.ctx.say("digest", "no_executive", window=window, people=join_words(shown),
                                 be="is" if len(active) == 1 else "are", move=move)
         last = max((m.last_touch or "" for m in active), default="")
         return self.item("no_executive", text, [self.by_ref.get(m.ref) for m in active], last)
@@ -371,7 +365,7 @@ class _AccountView:
             amount = format_amount(record.get("amount"), missing="no amount")
             overdue = age_in_days(str(record.get("close_date") or ""), today)
             if overdue is not None and overdue > 0:
-                text = self.wording.say("overdue_opportunity", deal=name, stage=stage, amount=amount,
+                text = self.ctx.say("digest", "overdue_opportunity", deal=name, stage=stage, amount=amount,
                                         close=record.get("close_date"), days=overdue)
                 found.append((self.item("overdue_opportunity", text, [deal], str(record.get("close_date"))), deal))
                 continue
@@ -379,12 +373,12 @@ class _AccountView:
             own = [a for a in touches if str(a.record.get("account_id") or "") == str(record.get("id") or "")]
             last = (own or touches)[0] if (own or touches) else None
             if last is None:
-                text = self.wording.say("stalled_opportunity_never", deal=name, stage=stage, amount=amount)
+                text = self.ctx.say("digest", "stalled_opportunity_never", deal=name, stage=stage, amount=amount)
                 found.append((self.item("stalled_opportunity", text, [deal], ""), deal))
                 continue
             days = age_in_days(str(last.record.get("date") or ""), today)
             if days is not None and days > profile.digest.stalled_days:
-                text = self.wording.say("stalled_opportunity", deal=name, stage=stage, amount=amount, days=days,
+                text = self.ctx.say("digest", "stalled_opportunity", deal=name, stage=stage, amount=amount, days=days,
                                         last=last.record.get("date"))
                 found.append((self.item("stalled_opportunity", text, [deal, last], str(last.record.get("date"))),
                               deal))
@@ -400,7 +394,7 @@ class _AccountView:
                     or verdict.engagement != "hot" or not _within(lead.last_activity, since, self.today):
                 continue
             _, figures = engagement_of(lead, self.today, self.profile)
-            text = self.wording.say("junior_hot_lead", name=lead.name, title=lead.title or "no title",
+            text = self.ctx.say("digest", "junior_hot_lead", name=lead.name, title=lead.title or "no title",
                                     engagement=verdict.engagement, figures=figures, next_move=verdict.next_move)
             items.append(self.item("junior_hot_lead", text, [self.by_ref.get(lead.ref)], str(lead.last_activity)))
         return items
@@ -417,7 +411,6 @@ def build_digests(snapshot: Snapshot, ctx: Context, *, last_digests: LastDigests
     (None: no Slack, `slack_user` stays null)."""
     started = time.monotonic()
     profile, today = ctx.profile, ctx.date
-    wording = digest_wording()
     book = OwnerBook(snapshot.owners)
     default_since = today - timedelta(days=profile.digest.lookback_days - 1)
     only = only.strip().lower() if only else None
@@ -432,7 +425,7 @@ def build_digests(snapshot: Snapshot, ctx: Context, *, last_digests: LastDigests
     people: dict[str, Owner] = {}
     unowned: list[str] = []
     for entry, owner in accounts:
-        view = _AccountView(entry, ctx, wording)
+        view = _AccountView(entry, ctx)
         # a deal's lines go to the deal's owner, the account's lines to the account's
         lines: list[tuple[Item, Owner | None]] = [
             (item, book.resolve(_owner_reference(deal.record)) or owner) for item, deal in view.deal_items()]
@@ -516,7 +509,6 @@ def find_alerts(snapshot: Snapshot, ctx: Context, *, since: date) -> list[Alert]
     """Senior leads (VP and above in a buying function) active since `since`, and triggers dated since `since` at
     accounts with an open opportunity. Sent once each: the caller claims `alert.key` before sending."""
     profile, today = ctx.profile, ctx.date
-    wording = digest_wording()
     book = OwnerBook(snapshot.owners)
     alerts: list[Alert] = []
 
@@ -530,7 +522,7 @@ def find_alerts(snapshot: Snapshot, ctx: Context, *, since: date) -> list[Alert]
         account = entry.name if entry else str(record.get("company") or "an unknown company")
         lead = Lead.from_record(record, account_id=entry.id if entry else None, account_name=account)
         _, figures = engagement_of(lead, today, profile)
-        text = wording.say("alert_senior_lead", account=account, name=lead.name, title=lead.title,
+        text = ctx.say("digest", "alert_senior_lead", account=account, name=lead.name, title=lead.title,
                            level=info.level, function=info.function.replace("_", " "), figures=figures)
         rows: list[Row | None] = [entry.account if entry else None, row]
         alerts.append(Alert("senior_lead", f"senior_lead:{row.ref}", account, entry.id if entry else "", text,
@@ -545,10 +537,10 @@ def find_alerts(snapshot: Snapshot, ctx: Context, *, since: date) -> list[Alert]
         open_deals = [d for d in entry.of("opportunity") if deal_state(d.record, profile) == "open"]
         if not open_deals:
             continue
-        view = _AccountView(entry, ctx, wording)
+        view = _AccountView(entry, ctx)
         deal = sorted(open_deals, key=lambda d: str(d.record.get("close_date") or "9999"))[0].record
         for trigger in view.recent_triggers(since):
-            text = wording.say("alert_trigger", account=entry.name, deal=deal.get("name"),
+            text = ctx.say("digest", "alert_trigger", account=entry.name, deal=deal.get("name"),
                                stage=deal.get("stage") or "no stage", label=_capital(trigger.phrase),
                                date=trigger.date, sentence=trigger.sentence)
             alerts.append(Alert("trigger", f"trigger:{trigger.ref}:{trigger.kind}", entry.name, entry.id, text,
@@ -562,7 +554,7 @@ def find_alerts(snapshot: Snapshot, ctx: Context, *, since: date) -> list[Alert]
 
 @dataclass(frozen=True)
 class Subscription:
-    """A Slack user's choices in App Home: the weekly digest (on unless switched off) and alerts by DM."""
+    """A Slack user's choices in App Home: the digest (on unless switched off) and alerts by DM."""
 
     digest: bool = True
     alerts: frozenset[str] = frozenset()
