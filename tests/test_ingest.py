@@ -482,3 +482,25 @@ def test_links_are_judged_against_the_knowledge_folder_and_a_linked_folder_is_re
     assert [(e.file, e.error) for e in report.errors] == [
         ("content/shared", "a symbolic link to a folder: not followed, none of its files is read")]
     assert not any("Open with the CFO" in text for _, text, _ in services.store.get({"kind": "content"}))
+
+
+def test_a_folder_that_cannot_be_listed_is_reported_and_keeps_what_it_gave_before(corpus, services,
+                                                                                   monkeypatch) -> None:
+    import os
+
+    ingest(services)
+    locked = str(corpus.root / "content")
+    listing = os.scandir
+
+    def scandir(path="."):  # as a folder owned by another user with mode 0700 (the tests run as root)
+        if os.fspath(path) == locked:
+            raise PermissionError(13, "Permission denied", locked)
+        return listing(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    report = ingest(services)
+    assert [(e.file, e.error) for e in report.errors] == [
+        ("content", "cannot read this folder (Permission denied): none of its files is loaded")]
+    assert report.removed == 0 and report.unchanged == 3
+    assert sorted(services.store.source_states()) == ["content/cfo-persona.md", "content/northwind-case-study.md",
+                                                      "crm/accounts.csv", "crm/contacts.csv", "crm/opportunities.csv"]

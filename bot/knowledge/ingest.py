@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from array import array
 from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -74,17 +75,17 @@ class _Pending:
     failed: bool = False
 
 
-def discover(paths: Sequence[Path], root: Path) -> tuple[list[Path], list[LoadError]]:
-    """The files to read under `paths`; a file refused is reported under the name its source would have."""
+def discover(paths: Sequence[Path], root: Path) -> tuple[list[Path], list[LoadError], list[Path]]:
+    """The files to read under `paths`, the problems met (a file refused is reported under the name its source
+    would have), and the folders that could not be listed (what the store holds from them is kept)."""
     files: list[Path] = []
     errors: list[LoadError] = []
+    unlisted: list[Path] = []
     for path in paths:
         if path.is_dir():
             # links may point anywhere in the knowledge folder, also when only a part of it is read
             inside = root.resolve() if path.resolve().is_relative_to(root.resolve()) else path.resolve()
-            for p in sorted(path.rglob("*")):
-                if any(part.startswith(".") for part in p.relative_to(path).parts):
-                    continue
+            for p in _walk(path, root, errors, unlisted):
                 if p.is_symlink() and p.is_dir():  # never walked into: said, so its files are not missed in silence
                     errors.append(LoadError(_link_name(p, root), None,
                                             "a symbolic link to a folder: not followed, none of its files is read"))
@@ -96,7 +97,12 @@ def discover(paths: Sequence[Path], root: Path) -> tuple[list[Path], list[LoadEr
                     errors.append(LoadError(_link_name(p, root), None,
                                             "a symbolic link to a file outside the knowledge folder: not read"))
                     continue
-                if p.stat().st_size == 0:
+                try:
+                    empty = p.stat().st_size == 0
+                except OSError as exc:  # gone or locked since the folder was listed: the rest still loads
+                    errors.append(LoadError(_link_name(p, root), None, f"cannot read file: {exc.strerror}"))
+                    continue
+                if empty:
                     errors.append(LoadError(source_key(p, root), None, "empty file: nothing to load"))
                     continue
                 files.append(p)
@@ -107,7 +113,24 @@ def discover(paths: Sequence[Path], root: Path) -> tuple[list[Path], list[LoadEr
                 errors.append(LoadError(str(path), None, f"unsupported file type {path.suffix or '(none)'}"))
         else:
             errors.append(LoadError(str(path), None, "no such file or folder"))
-    return files, errors
+    return files, errors, unlisted
+
+
+def _walk(folder: Path, root: Path, errors: list[LoadError], unlisted: list[Path]) -> list[Path]:
+    """Every entry under `folder` but hidden ones (a part starting with "."), in path order; links to folders are
+    listed, never walked into. A folder that cannot be listed is reported (Path.rglob skips it in silence)."""
+
+    def refused(exc: OSError) -> None:
+        where = Path(exc.filename or folder)
+        unlisted.append(where.resolve())
+        errors.append(LoadError(_link_name(where, root), None,
+                                f"cannot read this folder ({exc.strerror}): none of its files is loaded"))
+
+    found: list[Path] = []
+    for top, folders, names in os.walk(folder, onerror=refused):
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        found.extend(Path(top) / name for name in [*folders, *names] if not name.startswith("."))
+    return sorted(found)
 
 
 def _link_name(link: Path, root: Path) -> str:
@@ -152,13 +175,13 @@ def ingest(
     titles = profile.titles if profile else DEFAULT_READER
     known_stage = profile.stage_known if profile else None
     rules = profile.fingerprint if profile else titles.fingerprint
-    files, missing = discover(paths, root)
+    files, missing, unlisted = discover(paths, root)
     report.errors.extend(missing)
     keyed = {source_key(f, root): f for f in files}
     states = store.source_states()
     errors: dict[str, list[LoadError]] = {}  # per source, reported in file order at the end
 
-    vanished = _vanished(states, paths, root, keyed)
+    vanished = _vanished(states, paths, root, keyed, unlisted)
 
     # CRM files first: the account/contact directory links every other record to its account.
     # What is stored stands in for CRM files not read this run, minus files being re-read or gone.
@@ -296,17 +319,19 @@ def _digest(path: Path, fingerprint: str, rules: str) -> str:
 API_SOURCES = "sync/"  # objects written by `sync` from a CRM's API: sync/<system>/<role>/<id>, never a file
 
 
-def _vanished(states: Mapping[str, object], paths: Sequence[Path], root: Path, present: dict[str, Path]) -> list[str]:
+def _vanished(states: Mapping[str, object], paths: Sequence[Path], root: Path, present: dict[str, Path],
+              unlisted: Sequence[Path] = ()) -> list[str]:
     """Sources recorded under a scanned folder that this run does not read: the file was deleted, emptied, or
     replaced by a link out of the folder, and a clean run would hold none of it. A synced object is no file (the
-    sync's own prune removes what the CRM deleted)."""
+    sync's own prune removes what the CRM deleted); a folder that could not be listed keeps what it gave before."""
     folders = [p.resolve() for p in paths if p.is_dir()]
     gone = []
     for source in states:
         if source in present or _synced(source):
             continue
         absolute = Path(source) if Path(source).is_absolute() else root.resolve() / source
-        if any(absolute.is_relative_to(folder) for folder in folders):
+        if any(absolute.is_relative_to(folder) for folder in folders) and \
+                not any(absolute.is_relative_to(folder) for folder in unlisted):
             gone.append(source)
     return gone
 
