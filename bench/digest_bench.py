@@ -274,10 +274,9 @@ def main() -> None:
     print(f"ingested with the stand-in deterministic embedding (not the local model) in "
           f"{time.monotonic() - started:.1f} s: {report.chunks:,} chunks embedded, {report.unchanged} file(s) "
           f"unchanged, {len(report.errors)} problem(s)")
-    try:  # a kept folder: start from no digest sent, no Slack user known
-        services.store.client.delete_collection(f"{settings.collection_prefix}_digest_ledger")
-    except Exception:
-        pass
+    ledger = DigestState.for_services(services).ledger.name  # a kept folder: no digest sent, no Slack user known
+    if ledger in {getattr(c, "name", c) for c in services.store.client.list_collections()}:
+        services.store.client.delete_collection(ledger)
 
     # -- 2. compute
     started = time.monotonic()

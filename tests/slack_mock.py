@@ -1,7 +1,9 @@
 """A local mock of Slack's Web API and response_url endpoint that records every call.
 
 Stdlib ThreadingHTTPServer on 127.0.0.1, port 0. Web API methods answer {"ok": true, ...}; a test can
-set per-method replies (e.g. users.info for a guest). Any other path (a response_url) is recorded too.
+set per-method replies (e.g. users.info for a guest), or override `answer` for an HTTP status and headers (a 429
+with Retry-After). GET parameters (users.lookupByEmail, users.list) are read into the call's body. Any other path
+(a response_url) is recorded too.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ class Call:
 
 
 class SlackMock:
-    def __init__(self) -> None:
+    def __init__(self, *, poll_interval: float = 0.5) -> None:
+        self.poll_interval = poll_interval  # how soon stop() returns: serve_forever looks for shutdown this often
         self.calls: list[Call] = []
         self.replies: dict[str, dict[str, Any]] = {}
         self.lock = threading.Lock()
@@ -41,6 +44,7 @@ class SlackMock:
                 pass
 
             def do_POST(self) -> None:  # noqa: N802
+                path, _, query = self.path.partition("?")
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length).decode() if length else ""
                 if "json" in (self.headers.get("Content-Type") or ""):
@@ -53,21 +57,29 @@ class SlackMock:
                                 body[key] = json.loads(body[key])
                             except json.JSONDecodeError:
                                 pass
-                call = Call(self.path, body, dict(self.headers))
+                body.update({k: v[0] for k, v in parse_qs(query).items()})
+                call = Call(path, body, dict(self.headers))
                 with mock.lock:
                     mock.calls.append(call)
-                reply = mock.reply_for(call)
+                status, headers, reply = mock.answer(call)
                 data = json.dumps(reply).encode()
-                self.send_response(200)
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
 
             do_GET = do_POST  # noqa: N815
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": poll_interval},
+                                       daemon=True)
+
+    def answer(self, call: Call) -> tuple[int, dict[str, str], dict[str, Any]]:
+        """(HTTP status, extra headers, JSON body) for a call; a subclass overrides it for statuses other than 200."""
+        return 200, {}, self.reply_for(call)
 
     def reply_for(self, call: Call) -> dict[str, Any]:
         method = call.method
