@@ -620,6 +620,15 @@ def test_json_lines_are_split_at_newlines_only(knowledge) -> None:
     assert [(line, record["id"]) for line, record in parsed.records] == [(1, "003A"), (2, "003B"), (4, "003D")]
     assert [(e.line, e.error.split(":")[0]) for e in parsed.errors] == [(3, "invalid JSON")]
 
+
+def test_a_header_written_twice_keeps_its_first_column(knowledge) -> None:
+    """A report with two "Name" columns (the deal's, then its contact's): the deal is named by the first."""
+    parsed = load(knowledge, "opportunities.csv", """\
+        Id,Name,StageName,Amount,AccountId,Name
+        006A,Acme renewal,Negotiation,1000,001A,Dana Reyes
+        """)
+    assert only(parsed)["name"] == "Acme renewal"
+
 def test_malformed_json_does_not_stop_other_files(services, knowledge) -> None:
     knowledge.crm("accounts.csv", "Id,Name\n001A,Acme Corporation\n")
     knowledge.crm("contacts.json", '[\n  {"Id": "003A", "Name": "Dana Reyes",\n]\n')

@@ -248,6 +248,9 @@ def _iter_csv(lines: Iterable[str], delimiter: str) -> Iterator[tuple[int, dict[
         return
     headers = [h.strip().lstrip("\ufeff") for h in headers]
     width = len(headers)
+    # a header written twice (a report with two "Name" columns) keeps its first column, the one `map_headers` maps
+    first = [index for index, header in enumerate(headers) if headers.index(header) == index]
+    keys = [headers[index] for index in first]
     while True:
         source.record = []
         try:
@@ -270,7 +273,7 @@ def _iter_csv(lines: Iterable[str], delimiter: str) -> Iterator[tuple[int, dict[
             span = f" (one quoted field runs from line {line} to line {taken[-1][0]})" if len(taken) > 1 else ""
             yield line, None, f"expected {width} columns, found {len(values)}{span}"
             continue
-        yield line, dict(zip(headers, values)), None
+        yield line, dict(zip(keys, [values[index] for index in first] if len(first) < width else values)), None
 
 
 def _unreadable(source: _Lines, delimiter: str, width: int, reason: str) -> tuple[int, None, str]:
