@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bot.knowledge.content import load_content_file
 
 
@@ -221,3 +223,17 @@ def test_empty_document_is_reported(knowledge) -> None:
     loaded = load(knowledge, "empty.md", "---\ntitle: Nothing here\n---\n\n")
     assert loaded.chunks == []
     assert [e.file for e in loaded.errors] == ["content/empty.md"]
+
+
+@pytest.mark.parametrize("name, text", [
+    ("note.md", "# Délai\n\nPaiement à 30 jours – net.\n"),
+    ("note.txt", "Délai\n\nPaiement à 30 jours – net.\n"),
+    ("note.html", "<html><head><title>Délai</title></head><body><p>Paiement à 30 jours – net.</p></body></html>"),
+])
+def test_a_document_in_cp1252_is_read_right_and_its_encoding_named_whatever_its_format(tmp_path, name: str,
+                                                                                      text: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(text.encode("cp1252"))
+    loaded = load_content_file(path, f"content/{name}")
+    assert [e.error.split(",")[0] for e in loaded.errors] == ["read as cp1252"]
+    assert any("Paiement à 30 jours – net." in chunk.text for chunk in loaded.chunks)

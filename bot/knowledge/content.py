@@ -32,6 +32,7 @@ class Document:
     title: str
     text: str
     meta: dict[str, MetaValue] = field(default_factory=dict)
+    encoding: str = "utf-8"  # what the file was read as (encoding.py): named in a note when it is not Unicode
 
 
 def _splitter() -> RecursiveCharacterTextSplitter:
@@ -74,9 +75,6 @@ def _as_list(value: object) -> str:
 
 def read_markdown(path: Path, source: str, errors: list[LoadError]) -> Document:
     text, encoding = read_text_file(path)
-    note = encoding_note(encoding)
-    if note:
-        errors.append(LoadError(source, None, note))
     meta: dict[str, MetaValue] = {}
     match = _FRONT_MATTER.match(text)
     if match:
@@ -97,7 +95,7 @@ def read_markdown(path: Path, source: str, errors: list[LoadError]) -> Document:
             if front.get(key):
                 meta[key] = _as_list(front[key])
     title = str(meta.pop("title", "")) or _first_heading(text) or path.stem.replace("-", " ").replace("_", " ").title()
-    return Document(title, text, meta)
+    return Document(title, text, meta, encoding)
 
 
 def load_front_matter(path: Path) -> dict[str, object]:
@@ -145,11 +143,11 @@ def _first_heading(text: str) -> str | None:
 
 def read_text(path: Path) -> Document:
     # plain text wraps at a fixed width: lines are joined back into sentences like a PDF's
-    text = "\n\n".join(_join_lines(block) for block in re.split(r"\n\s*\n",
-                                                                  read_text_file(path)[0]))
+    raw, encoding = read_text_file(path)
+    text = "\n\n".join(_join_lines(block) for block in re.split(r"\n\s*\n", raw))
     first = next((line.strip() for line in text.splitlines() if line.strip()), "")
     title = first if 0 < len(first) <= 100 else path.stem.replace("-", " ").title()
-    return Document(title, text)
+    return Document(title, text, encoding=encoding)
 
 
 _BLOCKS = ("p", "div", "section", "article", "header", "main", "aside", "blockquote", "table", "tr", "ul", "ol",
@@ -160,7 +158,8 @@ def read_html(path: Path) -> Document:
     """Whole sentences: inline tags (`<span>`, `<strong>`, `<a>`) stay inside the sentence they belong to."""
     from bs4 import BeautifulSoup
 
-    soup = BeautifulSoup(read_text_file(path)[0], "html.parser")
+    markup, encoding = read_text_file(path)
+    soup = BeautifulSoup(markup, "html.parser")
     for tag in soup(["script", "style", "nav", "footer", "noscript", "template"]):
         tag.decompose()
     title = soup.title.get_text(" ", strip=True) if soup.title else ""
@@ -185,7 +184,7 @@ def read_html(path: Path) -> Document:
     text = body.get_text("")
     paragraphs = [" ".join(part.split()) for part in re.split(r"\n\s*\n", text)]
     text = "\n\n".join(p for p in paragraphs if p)
-    return Document(title or _first_heading(text) or path.stem.title(), text)
+    return Document(title or _first_heading(text) or path.stem.title(), text, encoding=encoding)
 
 
 def _join_lines(page: str) -> str:
@@ -269,6 +268,9 @@ def load_content_file(path: Path, source: str) -> Loaded:
     except Exception as exc:  # a broken file is reported, never stops the run
         loaded.errors.append(LoadError(source, None, f"cannot read: {exc}"))
         return loaded
+    note = encoding_note(document.encoding)
+    if note:
+        loaded.errors.insert(0, LoadError(source, None, note))
 
     doc_type = normalize_type(document.meta.get("type") or guess_type(path))
     splitter = _splitter()
