@@ -7,8 +7,8 @@ What to say comes from `bot.services.digest`; this module decides who may receiv
 - a digest goes only to a full member (guests never receive CRM data), who has not switched it off in App Home,
   and only once per user and period: the sent-log entry is claimed before sending, so with several replicas
   exactly one sends (and they share the work);
-- every call is paced (chat.postMessage: one per second per channel, a few per second overall) and a 429 waits
-  its Retry-After before the same call is tried again.
+- every call is paced (chat.postMessage: one per second per channel, a few per second overall); a 429 waits its
+  Retry-After before the same call is tried again (slack_sdk's RateLimitErrorRetryHandler, counted).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from bot.blocks import (
     DIGEST_OPEN,
@@ -60,7 +60,7 @@ logger = logging.getLogger(__name__)
 GAPS = {"chat_postMessage": 0.2, "users_lookupByEmail": 1.2, "users_list": 3.0, "users_info": 0.6,
         "conversations_info": 0.6}
 PER_CHANNEL = 1.0
-RETRIES = 4  # a 429 waits its Retry-After this many times before the call is given up
+RETRIES = 4  # a 429 waits its Retry-After this many times before the call is given up (slack_sdk's handler)
 ALERTS_PER_MESSAGE = 10  # alerts found together go out together: one channel post per ten, not one each
 BULK_LOOKUP = 25  # more owners than this to look up: one pass over users.list instead of one call each
 TICK = 20.0  # seconds between two looks at the clock in the scheduler
@@ -70,47 +70,54 @@ NOT_FOUND = "no Slack user with this email"
 
 
 def proactive_client(settings: Settings) -> WebClient:
-    """A client whose 429s reach `Sender` (which paces, counts and waits them out) rather than being retried
-    silently inside slack_sdk; a dropped connection is still tried again."""
-    base_url = settings.slack_api_url if settings.slack_api_url.endswith("/") else settings.slack_api_url + "/"
-    return WebClient(token=settings.slack_bot_token, base_url=base_url, timeout=15,
-                     retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=2)])
+    """The app's Web API client (bot.app.build_client: a dropped connection and a 429 are tried again); a Sender
+    given it takes over its 429 handling to count the waits."""
+    from bot.app import build_client
+
+    return build_client(settings)
 
 
 # ---------------------------------------------------------------- pacing and 429s
 
-def _retry_after(response: Any) -> float:
-    headers = getattr(response, "headers", None) or {}
-    value = headers.get("Retry-After") or headers.get("retry-after") if hasattr(headers, "get") else None
-    try:
-        return max(0.0, float(value)) if value is not None else 1.0
-    except (TypeError, ValueError):
-        return 1.0
+class CountedRateLimitRetry(RateLimitErrorRetryHandler):
+    """slack_sdk's own 429 handling (wait the Retry-After, make the same call again), counted for the report."""
+
+    def __init__(self, max_retry_count: int):
+        super().__init__(max_retry_count=max_retry_count)
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def prepare_for_next_attempt(self, **kwargs: Any) -> None:
+        with self._lock:
+            self.count += 1
+        logger.info("rate-limited (HTTP 429): waiting the Retry-After Slack gave, then calling again")
+        super().prepare_for_next_attempt(**kwargs)
 
 
 class Sender:
-    """Web API calls paced per method (and per channel for messages); a 429 waits its Retry-After, then the same
-    call is made again. Thread-safe: replicas are processes, but one process may send from several threads."""
+    """Web API calls paced per method, and per channel for messages (Slack's one message per second per channel);
+    a 429 is waited out and tried again by slack_sdk's RateLimitErrorRetryHandler, which the Sender installs on
+    the client it is given (replacing one already there) so it can count them. Thread-safe."""
 
     def __init__(self, client: Any, *, gaps: dict[str, float] | None = None, per_channel: float = PER_CHANNEL,
                  retries: int = RETRIES, stop: threading.Event | None = None):
         self.client = client
         self.gaps = {**GAPS, **(gaps or {})}
         self.per_channel = per_channel
-        self.retries = retries
         self.stop = stop
-        self.rate_limited = 0  # 429s received and waited out
+        self.retry = CountedRateLimitRetry(retries)
+        handlers = [h for h in getattr(client, "retry_handlers", None) or []
+                    if not isinstance(h, RateLimitErrorRetryHandler)]
+        client.retry_handlers = [*handlers, self.retry]
         self.calls = 0
         self._next: dict[str, float] = {}
         self._channels: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def _sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            if self.stop is not None:
-                self.stop.wait(seconds)
-            else:
-                time.sleep(seconds)
+    @property
+    def rate_limited(self) -> int:
+        """429s received and waited out (a last one given up on included)."""
+        return self.retry.count
 
     def _turn(self, method: str, channel: str | None) -> None:
         with self._lock:
@@ -119,30 +126,18 @@ class Sender:
             self._next[method] = at + self.gaps.get(method, 0.0)
             if channel:
                 self._channels[channel] = at + self.per_channel
-        self._sleep(at - now)
-
-    def _hold(self, method: str, channel: str | None, seconds: float) -> None:
-        with self._lock:
-            until = time.monotonic() + seconds
-            self._next[method] = max(self._next.get(method, 0.0), until)
-            if channel:
-                self._channels[channel] = max(self._channels.get(channel, 0.0), until)
+        if at > now:
+            if self.stop is not None:
+                self.stop.wait(at - now)
+            else:
+                time.sleep(at - now)
 
     def call(self, method: str, **kwargs: Any) -> Any:
         channel = str(kwargs.get("channel")) if method == "chat_postMessage" and kwargs.get("channel") else None
-        for attempt in range(self.retries + 1):
-            self._turn(method, channel)
-            try:
-                self.calls += 1
-                return getattr(self.client, method)(**kwargs)
-            except SlackApiError as exc:
-                if getattr(exc.response, "status_code", None) != 429 or attempt == self.retries:
-                    raise
-                wait = _retry_after(exc.response)
-                self.rate_limited += 1
-                logger.info("%s rate-limited: waiting %.1f s as Slack asked", method, wait)
-                self._hold(method, channel, wait)
-        raise AssertionError("unreachable")
+        self._turn(method, channel)
+        with self._lock:
+            self.calls += 1
+        return getattr(self.client, method)(**kwargs)
 
     def post(self, channel: str, text: str, blocks: list[dict[str, Any]]) -> str | None:
         """None when posted, else Slack's error (the message is not sent)."""
