@@ -32,7 +32,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from hubspot_mock import HubSpotMock  # noqa: E402
-from langchain_core.embeddings import DeterministicFakeEmbedding, Embeddings  # noqa: E402
+from langchain_core.embeddings import DeterministicFakeEmbedding  # noqa: E402
+from sync_helpers import CountingEmbeddings  # noqa: E402
 
 from bot.knowledge.embeddings import Named  # noqa: E402
 from bot.runtime import build_services  # noqa: E402
@@ -51,19 +52,6 @@ bot.sync.runner.LEASE_SLOT = 2.0  # the killed run's lease frees in 4 s instead 
 sys.exit(main(sys.argv[1:], services_factory=lambda s: build_services(
     s, embeddings=Named(DeterministicFakeEmbedding(size=384), "%s"))))
 """ % STAND_IN
-
-
-class Counting(Embeddings):
-    def __init__(self, inner: Any):
-        self.inner = inner
-        self.texts = 0
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        self.texts += len(texts)
-        return self.inner.embed_documents(texts)
-
-    def embed_query(self, text: str) -> list[float]:
-        return self.inner.embed_query(text)
 
 
 def change(mock: HubSpotMock, count: int) -> dict[str, int]:
@@ -126,7 +114,7 @@ def main() -> None:
         inner, name = DeterministicFakeEmbedding(size=384), STAND_IN
         print("embeddings: stand-in (DeterministicFakeEmbedding, 384 dimensions like the local model's), "
               "because the local model is too slow here for 20,000 texts (measured below)")
-    counting = Counting(inner)
+    counting = CountingEmbeddings(inner)
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(env_file=None, chroma_path=Path(tmp) / "a" / "chroma", knowledge_path=Path(tmp) / "k",
@@ -138,11 +126,11 @@ def main() -> None:
         first_s = time.perf_counter() - started
         assert first.failure is None, first.failure
         print(f"first sync:       {first_s:8.1f} s  {first.added:,} added, {len(first.errors)} problems, "
-              f"{counting.texts:,} texts embedded, {services.store.count():,} chunks, "
+              f"{len(counting.texts):,} texts embedded, {services.store.count():,} chunks, "
               f"{len(mock.requests):,} HubSpot requests")
 
         edited = change(mock, args.changed)
-        counting.texts = 0
+        counting.texts.clear()
         requests = len(mock.requests)
         started = time.perf_counter()
         second = run_sync(services, "hubspot")
@@ -151,7 +139,7 @@ def main() -> None:
         print(f"incremental sync: {second_s:8.1f} s  {args.changed} objects edited "
               f"({', '.join(f'{n} {k}' for k, n in edited.items())}): {second.updated} updated, "
               f"{second.unchanged} unchanged (same value), {second.added} added, {second.removed} removed; "
-              f"{second.relinked} records re-linked (they show a changed title); {counting.texts} texts embedded; "
+              f"{second.relinked} records re-linked (they show a changed title); {len(counting.texts)} texts embedded; "
               f"{len(mock.requests) - requests} HubSpot requests")
         print(f"ratio: the incremental sync is {first_s / second_s:.0f}x faster than the first (target: 50x); "
               f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
@@ -175,7 +163,7 @@ def main() -> None:
             local.embed_documents(sample)
             rate = len(sample) / (time.perf_counter() - started)
             print(f"the local model on 64 of these chunks: {rate:.1f} texts/s here, so its embedding alone would add "
-                  f"{first.added / rate / 60:.0f} min to the first sync and {counting.texts / rate:.0f} s to the "
+                  f"{first.added / rate / 60:.0f} min to the first sync and {len(counting.texts) / rate:.0f} s to the "
                   "incremental one")
         if args.no_kill:
             return

@@ -26,9 +26,11 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlparse
+
+from sync_helpers import LoopbackServer
 
 TYPES = ("companies", "contacts", "deals", "notes", "meetings", "calls", "emails")
 ENGAGEMENTS = ("notes", "meetings", "calls", "emails")
@@ -136,7 +138,7 @@ class Fault:
     body: dict[str, Any]
 
 
-class HubSpotMock:
+class HubSpotMock(LoopbackServer):
     def __init__(self, *, token: str = "pat-test-token", search_cap: int = SEARCH_CAP,
                  clock: Callable[[], float] = time.time):
         self.token = token
@@ -154,37 +156,11 @@ class HubSpotMock:
         self._window: tuple[float, int] = (0.0, 0)
         self._lock = threading.RLock()
         self._next_id = 1000
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # -------------------------------------------------------------- life cycle
 
-    def start(self) -> str:
-        handler = _handler_for(self)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="hubspot-mock", daemon=True)
-        self._thread.start()
-        return self.url
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() the mock first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> HubSpotMock:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        return _handler_for(self)
 
     # -------------------------------------------------------------- data
 

@@ -29,13 +29,14 @@ import re
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from sync_helpers import LoopbackServer
 
 API_VERSION = "59.0"
 ORG_ID = "00DMOCK0000000001"
@@ -170,7 +171,7 @@ class _Query:
     count: bool
 
 
-class SalesforceMock:
+class SalesforceMock(LoopbackServer):
     def __init__(self, *, page_size: int = PAGE_SIZE, username: str = "sync@example.com",
                  password: str = "s3cret", security_token: str = "TOKEN123", polls_before_complete: int = 1):
         self.page_size = page_size
@@ -188,12 +189,10 @@ class SalesforceMock:
         self._counter = itertools.count(1)
         self._clock = BASE_TIME
         self.lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self) -> SalesforceMock:
+    def handler(self) -> type[BaseHTTPRequestHandler]:
         mock = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -215,29 +214,7 @@ class SalesforceMock:
             def do_DELETE(self) -> None:  # noqa: N802
                 mock._handle(self, "DELETE")
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> SalesforceMock:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() the mock first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return Handler
 
     @property
     def session_id(self) -> str:

@@ -6,16 +6,15 @@ from __future__ import annotations
 import collections
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hubspot_mock import GENERATED_FROM, HubSpotMock
-from langchain_core.embeddings import DeterministicFakeEmbedding, Embeddings
+from sync_helpers import CountingEmbeddings, run_cli
 
 from bot.knowledge.embeddings import Named
 from bot.runtime import Services, build_services
-from bot.sync.base import Change
+from bot.sync.base import Change, CrmAuthError
 from bot.sync.hubspot import HubSpotConnector
 from bot.sync.runner import run_sync
 
@@ -27,21 +26,6 @@ def no_crm_settings_from_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.upper().startswith(("HUBSPOT_", "SALESFORCE_", "SYNC_")):
             monkeypatch.delenv(name, raising=False)
-
-
-class CountingEmbeddings(Embeddings):
-    """The tests' deterministic fake embedding, counting the texts it is asked to embed."""
-
-    def __init__(self) -> None:
-        self.inner = DeterministicFakeEmbedding(size=64)
-        self.texts: list[str] = []
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        self.texts.extend(texts)
-        return self.inner.embed_documents(texts)
-
-    def embed_query(self, text: str) -> list[float]:
-        return self.inner.embed_query(text)
 
 
 @pytest.fixture
@@ -143,7 +127,8 @@ def test_search_pages_past_the_10000_result_cap_without_loss_or_repeat(hubspot: 
     assert len(ids) == 10_500 and set(ids.values()) == {1}
     searches = hubspot.searches("companies")
     assert len(searches) > 100  # it paged (100 a page) ...
-    assert all(int(body.get("after") or 0) < 10_000 for body in searches)  # ... never past the cap (a 400)
+    # ... by timestamp, never by result offset: an `after` cursor stops at the cap (the mock answers 400 past it)
+    assert not any(body.get("after") for body in searches)
 
 
 def test_more_records_at_one_instant_than_a_page_holds(hubspot: HubSpotMock) -> None:
@@ -226,9 +211,22 @@ def test_rate_limit_headers_pause_calls_before_hubspot_refuses(hubspot: HubSpotM
 
 def test_a_refused_token_is_one_clear_error(synced: Services, hubspot: HubSpotMock) -> None:
     hubspot.generate(10)
-    report = run_sync(synced, "hubspot", connector=HubSpotConnector("wrong-token", base_url=hubspot.url))
-    assert report.failure and "401" in report.failure and "scope" in report.failure
-    assert report.added == 0
+    with pytest.raises(CrmAuthError, match=r"^HUBSPOT_TOKEN: HubSpot refused it \(401 on list owners\)"):
+        run_sync(synced, "hubspot", connector=HubSpotConnector("wrong-token", base_url=hubspot.url))
+    assert synced.store.count() == 0
+    assert len(hubspot.requests) == 1  # a refusal is not retried
+
+
+def test_a_refused_token_exits_2_with_one_line_naming_the_variable(make_settings, hubspot: HubSpotMock,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    hubspot.generate(10)
+    settings = make_settings(hubspot_token="wrong-token", hubspot_api_url=hubspot.url)
+    services = build_services(settings, embeddings=Named(CountingEmbeddings(), "fake:deterministic"))
+    status, out = run_cli(services, "sync", "hubspot", "--json")
+    assert status == 2
+    assert json.loads(out)["error"].startswith("HUBSPOT_TOKEN: HubSpot refused it (401")
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and lines[0].startswith("error: HUBSPOT_TOKEN:")
 
 
 # ---------------------------------------------------------------------- deletions and bad records
@@ -312,10 +310,14 @@ def test_deal_links_to_its_company_and_reads_its_stage_label(synced: Services, h
     assert record["source"] == f"sync/hubspot/opportunity/{deal}"
 
 
-def test_the_client_talks_to_the_configured_url(tmp_path: Path, hubspot: HubSpotMock) -> None:
+def test_the_client_talks_to_the_configured_url(hubspot: HubSpotMock) -> None:
     hubspot.generate(10)
-    changes_of(connector(hubspot))
-    paths = {path for _, path, _ in hubspot.requests}
+    with HubSpotMock() as other:  # a second HubSpot, the one configured
+        other.generate(20)
+        changes = changes_of(connector(other))
+    assert hubspot.requests == []
+    assert len([c for c in changes if c.role != "owner"]) == 20
+    paths = {path for _, path, _ in other.requests}
     assert {"/crm/v3/owners", "/crm/v3/pipelines/deals", "/crm/v3/objects/companies/search",
             "/crm/v4/associations/contacts/companies/batch/read"} <= paths
 

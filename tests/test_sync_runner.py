@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from hubspot_mock import DEFAULT_STAGES, HubSpotMock, enum_value
 from langchain_core.embeddings import DeterministicFakeEmbedding
+from sync_helpers import run_cli
 
 from bot.cli import main
 from bot.knowledge.embeddings import Named
@@ -291,12 +292,6 @@ def test_a_rebuilt_store_is_synced_again_in_full(store_at, hubspot: HubSpotMock)
 
 
 # ---------------------------------------------------------------------- the command
-
-def run_cli(services: Services, *argv: str) -> tuple[int, str]:
-    out = io.StringIO()
-    status = main(list(argv), settings=services.settings, services_factory=lambda s: services, stdout=out)
-    return status, out.getvalue()
-
 
 def test_sync_json_prints_one_object_of_the_contract(store_at, hubspot: HubSpotMock) -> None:
     hubspot.generate(40, bad=1)

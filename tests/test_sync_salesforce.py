@@ -7,19 +7,20 @@ import json
 import shutil
 import threading
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_openai import run_cli
 from langchain_core.embeddings import DeterministicFakeEmbedding
 from salesforce_mock import SalesforceMock, sf_id
+from sync_helpers import run_cli
 
 from bot.knowledge.crm import map_headers
 from bot.knowledge.embeddings import Named
 from bot.runtime import Services, build_services
 from bot.settings import SettingsError, load_settings
-from bot.sync.base import Batch, Change
+from bot.sync.base import Batch, Change, CrmAuthError
 from bot.sync.runner import Checkpoints, run_sync, sync_now
 from bot.sync.salesforce import SalesforceConnector, SalesforceSyncError
 
@@ -93,8 +94,8 @@ def test_full_pull_gives_export_rows_per_role(mock: SalesforceMock) -> None:
     lead = found["00QMK0000000600002"]
     assert lead.row["Lead Score"] == "20" and lead.row["Page Views"] == "2"
     assert "Favourite Colour" not in lead.row and "Lead_Score__c" not in lead.row
-    # every change carries its SystemModstamp, normalised
-    assert all(c.modified.endswith("Z") and len(c.modified) == 24 for c in changes)
+    # the checkpoint holds each object's newest SystemModstamp, normalised
+    assert all(stamp.endswith("Z") and len(stamp) == 24 for stamp in checkpoint.values())
 
 
 def test_rows_map_onto_the_crm_headers_of_their_role(mock: SalesforceMock) -> None:
@@ -152,7 +153,7 @@ def test_the_domain_may_be_written_as_a_my_domain_host_or_url(mock: SalesforceMo
 def test_wrong_password_is_one_clear_error(mock: SalesforceMock) -> None:
     connector = SalesforceConnector(username=mock.username, password="wrong", security_token=mock.security_token,
                                     session=mock.transport(), sleep=lambda s: None)
-    with pytest.raises(SalesforceSyncError, match="INVALID_LOGIN.*SALESFORCE_PASSWORD"):
+    with pytest.raises(CrmAuthError, match="^SALESFORCE_USERNAME, SALESFORCE_PASSWORD.*INVALID_LOGIN"):
         list(connector.batches(None))
 
 
@@ -172,7 +173,7 @@ def test_settings_login_at_the_instance_url_and_again_when_the_session_expires(m
 
 def test_an_expired_session_id_is_not_retried_forever(mock: SalesforceMock) -> None:
     mock.expire_sessions()
-    with pytest.raises(SalesforceSyncError, match="SALESFORCE_SESSION_ID"):
+    with pytest.raises(CrmAuthError, match="^SALESFORCE_SESSION_ID: Salesforce refused it"):
         list(connect(mock).batches(None))
 
 
@@ -233,10 +234,11 @@ def test_window_boundaries_inside_equal_timestamps_lose_and_repeat_nothing(mock:
         delivered += [c.id for c in resumed]
         assert sorted(delivered) == sorted(every), f"killed after batch {kill_after}"
     # a batch never ends inside a group of equal timestamps
+    stamps = {str(r["Id"]): r["SystemModstamp"] for name in ("User", "Account", "Contact") for r in mock.records[name]}
     for batch in clean:
         for name, stamp in batch.checkpoint.items():
             later = [c for later_batch in clean[clean.index(batch) + 1:] for c in later_batch.changes
-                     if c.modified == stamp and c.role == {"User": "owner", "Account": "account",
+                     if stamps[c.id] == datetime.fromisoformat(stamp.replace("Z", "+00:00")) and c.role == {"User": "owner", "Account": "account",
                                                           "Contact": "contact"}.get(name)]
             assert not later, f"{name} checkpoint {stamp} cut a group"
 
@@ -391,12 +393,15 @@ def test_a_bad_record_is_a_problem_with_its_object_and_id_and_the_rest_still_com
     changes, _, _ = pull(connector)
 
     problems = {(p.role, p.id): p.error for p in connector.problems}
-    assert set(problems) == {("Opportunity", bad_date["Id"]), ("Task", "")}
-    assert "CloseDate: not a date" in problems[("Opportunity", bad_date["Id"])]
-    assert "Amount: not an amount ('a lot')" in problems[("Opportunity", bad_date["Id"])]
-    assert "without an Id" in problems[("Task", "")]
-    assert connector.problems[0].as_dict() == {"object": "Opportunity", "id": bad_date["Id"],
-                                               "error": problems[("Opportunity", bad_date["Id"])]}
+    # the object type as HubSpot's problems and the feed's name it (the export role), the Salesforce object first
+    # in the error
+    assert set(problems) == {("opportunity", bad_date["Id"]), ("activity", "")}
+    assert problems[("opportunity", bad_date["Id"])].startswith("Salesforce Opportunity: ")
+    assert "CloseDate: not a date" in problems[("opportunity", bad_date["Id"])]
+    assert "Amount: not an amount ('a lot')" in problems[("opportunity", bad_date["Id"])]
+    assert problems[("activity", "")].startswith("Salesforce Task: a record without an Id")
+    assert connector.problems[0].as_dict() == {"object": "opportunity", "id": bad_date["Id"],
+                                               "error": problems[("opportunity", bad_date["Id"])]}
     # the record with bad values still comes, the bad fields empty; everything else is there
     found = by_id(changes)
     assert found[bad_date["Id"]].row["CloseDate"] == "" and found[bad_date["Id"]].row["Name"] == "Odd close date"
@@ -419,7 +424,8 @@ def test_an_object_the_user_cannot_read_is_skipped_and_reported(mock: Salesforce
     connector = connect(mock)
     changes, checkpoint, _ = pull(connector)
     assert not any(c.role == "lead" for c in changes) and "Lead" not in checkpoint
-    assert [(p.role, p.id) for p in connector.problems] == [("Lead", "")]
+    assert [(p.role, p.id) for p in connector.problems] == [("lead", "")]
+    assert connector.problems[0].error.startswith("Salesforce Lead: not readable by the connected user")
     mock.fail(404, "NOT_FOUND", path="/sobjects/Lead/describe", times=1)
     with pytest.raises(SalesforceSyncError):
         connect(mock).current_ids("lead")  # never an empty set the prune would read as "all deleted"

@@ -7,19 +7,31 @@ export column names), so a synced record reads exactly like an exported one.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-ROLES = ("account", "contact", "opportunity", "activity", "lead", "owner")
+from bot.settings import SettingsError
+
+logger = logging.getLogger(__name__)
+
+
+class SyncError(RuntimeError):
+    """A CRM refused or kept failing; the message says what happened and what to do."""
+
+
+class CrmAuthError(SettingsError, SyncError):
+    """The CRM's credentials are missing or refused: a setting to fix, named first in the message (exit 2)."""
 
 
 @dataclass(frozen=True)
 class Change:
-    role: str  # one of ROLES
+    role: str  # an export role of bot.knowledge.crm (account, contact, opportunity, activity, lead, owner)
     id: str  # the CRM's id of the object
     row: dict[str, Any]  # export-shaped: headers crm.map_headers understands for `role`
-    modified: str = ""  # the CRM's last-modified timestamp (ISO 8601), for the checkpoint
     deleted: bool = False  # archived / deleted in the CRM: the runner removes it
 
 
@@ -33,7 +45,8 @@ class Batch:
 
 @dataclass
 class SyncProblem:
-    """A record that could not be read: reported with its object type and id, never stops the rest."""
+    """A record that could not be read: reported with its object type (the export role, as the feed's own
+    problems are; the CRM's object name starts `error`) and id, never stops the rest."""
 
     role: str
     id: str
@@ -58,3 +71,30 @@ class Connector(Protocol):
 
     @property
     def problems(self) -> list[SyncProblem]: ...
+
+
+class Retries:
+    """The retry policy both connectors share: exponential backoff from `backoff` seconds, doubling per attempt,
+    never more than `max_backoff` a wait; `attempts` tries in all, and no more than `max_wait` seconds of waiting
+    for one call. Each connector decides what is worth retrying (and may name the wait, as a Retry-After does)."""
+
+    def __init__(self, system: str, *, attempts: int, backoff: float = 1.0, max_backoff: float = 30.0,
+                 max_wait: float = math.inf, sleep: Callable[[float], None] = time.sleep):
+        self.system = system
+        self.attempts = max(1, attempts)
+        self.backoff, self.max_backoff, self.max_wait = backoff, max_backoff, max_wait
+        self.sleep = sleep
+
+    def delay(self, attempt: int, *, factor: float = 1.0) -> float:
+        """The backoff before the retry that follows failed attempt `attempt` (0 for the first)."""
+        return min(self.max_backoff, self.backoff * factor * 2 ** attempt)
+
+    def wait(self, what: str, reason: str, attempt: int, delay: float, *, waited: float = 0.0) -> bool:
+        """Sleep `delay` before the next attempt and say True; False (no sleep) when attempt `attempt` (from 0)
+        was the last one, or the wait would take the call past `max_wait`."""
+        if attempt + 1 >= self.attempts or waited + delay > self.max_wait:
+            return False
+        logger.warning("%s %s: %s; retrying in %.1f s (attempt %d of %d)", self.system, what, reason, delay,
+                       attempt + 2, self.attempts)
+        self.sleep(delay)
+        return True

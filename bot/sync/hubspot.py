@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from html.parser import HTMLParser
 from typing import Any
 
-from bot.sync.base import Batch, Change, SyncProblem
+from bot.sync.base import Batch, Change, CrmAuthError, Retries, SyncError, SyncProblem
 
 logger = logging.getLogger(__name__)
 
@@ -44,14 +44,14 @@ MAX_WAIT = 120.0  # seconds one call may spend waiting (Retry-After and backoff 
 TIMEOUT = (5.0, 60.0)  # connect, read
 
 
-class HubSpotError(RuntimeError):
+class HubSpotError(SyncError):
     """HubSpot refused or kept failing; the message says what to do."""
 
 
 @dataclass(frozen=True)
 class Kind:
     api: str  # the object type in HubSpot's URLs
-    role: str  # the export role (bot.sync.base.ROLES)
+    role: str  # the export role (bot.knowledge.crm)
     modified: str  # the last-modified property, filtered and sorted on
     properties: tuple[str, ...]
     links: tuple[str, ...] = ()  # associated object types read with each record
@@ -103,9 +103,7 @@ class _Context:
 def from_settings(settings: Any) -> HubSpotConnector:
     """The connector the settings describe (HUBSPOT_TOKEN, HUBSPOT_API_URL)."""
     if not settings.hubspot_token:
-        from bot.settings import SettingsError
-
-        raise SettingsError("HUBSPOT_TOKEN: required to sync HubSpot (a private app's access token)")
+        raise CrmAuthError("HUBSPOT_TOKEN: required to sync HubSpot (a private app's access token)")
     return HubSpotConnector(settings.hubspot_token, base_url=settings.hubspot_api_url)
 
 
@@ -134,11 +132,12 @@ class HubSpotConnector:
         self.page_size = page_size
         self.sleep = sleep
         self.clock = clock
-        self.attempts = attempts
-        self.max_wait = max_wait
+        self.retries = Retries("HubSpot", attempts=attempts, backoff=1.0, max_backoff=30.0, max_wait=max_wait,
+                               sleep=sleep)
         self.timeout = timeout
         self._problems: list[SyncProblem] = []
         self._paused_until = 0.0
+        self._owners_now: dict[str, tuple[dict[str, str], int]] | None = None  # listed by this run's batches()
 
     @property
     def problems(self) -> list[SyncProblem]:
@@ -149,9 +148,9 @@ class HubSpotConnector:
     def batches(self, checkpoint: dict[str, Any] | None, *, full: bool = False) -> Iterator[Batch]:
         state: dict[str, Any] = {} if full or not checkpoint else copy.deepcopy(checkpoint)
         started = int(self.clock() * 1000)
-        owners = self._owners()
+        owners = self._owners_now = self._owners()
         since = int(state.get("owners", 0))
-        changed = [Change("owner", owner_id, row, _iso(updated)) for owner_id, (row, updated) in owners.items()
+        changed = [Change("owner", owner_id, row) for owner_id, (row, updated) in owners.items()
                    if updated >= since]
         state["owners"] = started - LAG_MS
         for start in range(0, max(len(changed), 1), self.page_size):
@@ -215,7 +214,7 @@ class HubSpotConnector:
         for record in self._list(kind.api, archived=True):
             at = _datetime_millis(getattr(record, "archived_at", None))
             if at is None or at >= since:
-                changes.append(Change(kind.role, str(record.id), {}, _iso(at) if at else "", deleted=True))
+                changes.append(Change(kind.role, str(record.id), {}, deleted=True))
             if len(changes) >= self.page_size:
                 yield Batch(changes, {})  # no checkpoint: a stopped run lists the archive again
                 changes = []
@@ -231,7 +230,7 @@ class HubSpotConnector:
             try:
                 row = _ROWS[kind.role](kind, record_id, record.properties or {},
                                        {to: found.get(record_id, []) for to, found in links.items()}, context)
-                changes.append(Change(kind.role, record_id, row, _iso(_millis(record, kind))))
+                changes.append(Change(kind.role, record_id, row))
             except (TypeError, ValueError, KeyError) as exc:  # one unreadable record never stops the rest
                 self._problems.append(SyncProblem(kind.role, record_id, f"HubSpot {kind.api}: {exc}"))
         return changes
@@ -239,8 +238,8 @@ class HubSpotConnector:
     # ------------------------------------------------------------------ the prune
 
     def current_ids(self, role: str) -> set[str]:
-        if role == "owner":
-            return set(self._owners())
+        if role == "owner":  # listed once a run: the batches just read them all
+            return set(self._owners_now if self._owners_now is not None else self._owners())
         ids: set[str] = set()
         for kind in KINDS:
             if kind.role == role:
@@ -336,14 +335,15 @@ class HubSpotConnector:
         return labels
 
     def _call(self, what: str, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """One API call, retried on 429 / 5xx / a dropped connection a bounded number of times."""
+        """One API call, retried on 429 / 5xx / a dropped connection as `self.retries` allows."""
         import urllib3
 
-        waited, backoff = 0.0, 1.0
-        for attempt in range(1, self.attempts + 1):
+        waited = 0.0
+        for attempt in range(self.retries.attempts):
             pause = self._paused_until - self.clock()
             if pause > 0:
                 self.sleep(pause)
+            backoff = self.retries.delay(attempt)
             try:
                 data, _, headers = method(*args, _request_timeout=self.timeout, **kwargs)
             except urllib3.exceptions.HTTPError as exc:  # refused, reset, timed out
@@ -357,14 +357,10 @@ class HubSpotConnector:
             else:
                 self._note_limits(headers or {})
                 return data
-            if attempt == self.attempts or waited + wait > self.max_wait:
-                raise HubSpotError(f"HubSpot {what}: {reason}; gave up after {attempt} attempt(s) and {waited:.0f} s "
-                                   "of waiting (the next sync resumes from the last checkpoint)")
-            logger.warning("HubSpot %s: %s; retrying in %.1f s (attempt %d of %d)", what, reason, wait, attempt,
-                           self.attempts)
-            self.sleep(wait)
+            if not self.retries.wait(what, reason, attempt, wait, waited=waited):
+                raise HubSpotError(f"HubSpot {what}: {reason}; gave up after {attempt + 1} attempt(s) and "
+                                   f"{waited:.0f} s of waiting (the next sync resumes from the last checkpoint)")
             waited += wait
-            backoff = min(backoff * 2, 30.0)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _retry_after(self, what: str, status: int, headers: Any, body: Any, backoff: float) -> tuple[float, str]:
@@ -380,8 +376,8 @@ class HubSpotConnector:
         if status >= 500 or status == 0:
             return backoff, f"HubSpot error {status}"
         if status in (401, 403):
-            raise HubSpotError(f"HubSpot {what}: {status}, the token was refused or lacks a scope (see README, "
-                               "'Live CRM sync', for the private app's scopes)")
+            raise CrmAuthError(f"HUBSPOT_TOKEN: HubSpot refused it ({status} on {what}): the token is wrong or "
+                               "revoked, or the private app lacks a scope (see README, 'Live CRM sync')")
         raise HubSpotError(f"HubSpot {what}: HTTP {status}: {_short(body)}")
 
     def _note_limits(self, headers: Any) -> None:
@@ -511,12 +507,6 @@ def _datetime_millis(value: Any) -> int | None:
         moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
         return int(moment.timestamp() * 1000)
     return _text_millis(str(value))
-
-
-def _iso(ms: int | None) -> str:
-    if ms is None:
-        return ""
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def _number(value: Any) -> float | None:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.knowledge.ledger import Ledger
-from bot.sync.base import Change, Connector
+from bot.sync.base import Change, Connector, CrmAuthError, SyncError
 from bot.sync.feed import Feed, SyncReport, source_of
 
 logger = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ class SyncBusy(RuntimeError):
     """Another process or replica holds this CRM's sync."""
 
 
-class SyncStopped(RuntimeError):
+class SyncStopped(SyncError):
     """The run stopped between batches (shutdown, or the lease went to another replica); the checkpoint holds."""
 
 
@@ -148,12 +148,16 @@ def run_sync(services: Any, system: str, *, full: bool = False, connector: Conne
             _prune(feed, connector, report)
         if prune or "pruned_at" not in saved:
             checkpoints.save(system, pruned_at=time.time())
+    except CrmAuthError:  # a setting to fix, not a run to resume: the command line says so and exits 2
+        raise
     except SyncStopped as exc:
         report.failure = str(exc)
-    except Exception as exc:  # the CRM gave up on us, or the store did: the next run resumes from the checkpoint
+    except SyncError as exc:  # the CRM gave up on us; the message says what happened
+        logger.warning("%s sync stopped: %s", system, exc)
+        report.failure = str(exc)
+    except Exception as exc:  # the store failed, or something unforeseen: the next run resumes from the checkpoint
         logger.warning("%s sync stopped: %s", system, exc, exc_info=logger.isEnabledFor(logging.DEBUG))
-        report.failure = f"{type(exc).__name__}: {exc}" if not str(exc).startswith(("HubSpot", "Salesforce")) \
-            else str(exc)
+        report.failure = f"{type(exc).__name__}: {exc}"
     finally:
         report.errors.extend(p.as_dict() for p in connector.problems)
         for role, count in feed.skipped.items():
@@ -346,8 +350,8 @@ def _schedule(services: Any, stop: threading.Event, every: float, systems: list[
                     run_sync(services, system, connector=connector, lease=lease, stop=stop)
                 finally:
                     lease.release()
-            except SyncStopped as exc:
-                logger.info("%s sync: %s", system, exc)
+            except CrmAuthError as exc:  # one line each interval, not a trace: a setting to fix
+                logger.error("scheduled %s sync: %s", system, exc)
             except Exception:  # the next interval tries again from the checkpoint
                 logger.exception("scheduled %s sync failed", system)
         stop.wait(max(0.05, (window + 1) * every - time.time()))

@@ -53,7 +53,7 @@ from simple_salesforce.login import SalesforceLogin
 
 from bot.knowledge.crm import ALIASES, map_headers, normalize_header
 from bot.settings import Settings, SettingsError
-from bot.sync.base import Batch, Change, SyncProblem
+from bot.sync.base import Batch, Change, CrmAuthError, Retries, SyncError, SyncProblem
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ _RELATIONS = {"Owner.Name": "OwnerId"}  # a relationship field is readable when 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
-class SalesforceSyncError(RuntimeError):
+class SalesforceSyncError(SyncError):
     """A call that failed for good (after its retries), with Salesforce's errorCode when there was one."""
 
     def __init__(self, message: str, *, code: str = "", status: int = 0):
@@ -161,10 +161,10 @@ class SalesforceConnector:
                  bulk_poll: float = 2.0, batch_size: int = 2000, max_retries: int = 5, backoff: float = 1.0,
                  max_backoff: float = 60.0, sleep: Callable[[float], None] = time.sleep):
         if session_id and not instance_url and not (username and password):
-            raise SettingsError("SALESFORCE_INSTANCE_URL: required with SALESFORCE_SESSION_ID (the org's "
+            raise CrmAuthError("SALESFORCE_INSTANCE_URL: required with SALESFORCE_SESSION_ID (the org's "
                                 "https://<My Domain>.my.salesforce.com)")
         if not ((username and password) or (session_id and instance_url)):
-            raise SettingsError(
+            raise CrmAuthError(
                 "SALESFORCE_USERNAME: required with SALESFORCE_PASSWORD (and SALESFORCE_SECURITY_TOKEN unless the "
                 "network is trusted), or set SALESFORCE_SESSION_ID with SALESFORCE_INSTANCE_URL")
         self._username, self._password, self._token = username, password, security_token
@@ -174,7 +174,8 @@ class SalesforceConnector:
         self._session = _transport(self._instance_url, session)
         self.bulk_threshold, self.bulk_page_size, self.bulk_poll = bulk_threshold, bulk_page_size, bulk_poll
         self.batch_size, self.max_retries = max(1, batch_size), max_retries
-        self.backoff, self.max_backoff, self._sleep = backoff, max_backoff, sleep
+        self.retries = Retries("Salesforce", attempts=max_retries + 1, backoff=backoff, max_backoff=max_backoff,
+                               sleep=sleep)
         self._sf: Salesforce | None = None
         self._plans: dict[str, _Plan] = {}
         self._problems: list[SyncProblem] = []
@@ -348,11 +349,11 @@ class SalesforceConnector:
             self._problem(plan, record_id, "; ".join(errors))
         row = _row(plan, text)
         deleted = text.get("IsDeleted") == "true" or text.get("IsConverted") == "true"
-        return modified, Change(plan.spec.role, record_id, row, modified, deleted)
+        return modified, Change(plan.spec.role, record_id, row, deleted)
 
     def _problem(self, plan: _Plan, record_id: str, error: str) -> None:
         logger.warning("Salesforce %s %s: %s", plan.name, record_id or "(no id)", error)
-        self._problems.append(SyncProblem(plan.name, record_id, error))
+        self._problems.append(SyncProblem(plan.spec.role, record_id, f"Salesforce {plan.name}: {error}"))
 
     def _plan(self, spec: SObject, *, strict: bool) -> _Plan | None:
         if spec.name in self._plans:
@@ -362,7 +363,8 @@ class SalesforceConnector:
         except SalesforceSyncError as exc:
             if strict or not (exc.status in (403, 404) or exc.code in ("NOT_FOUND", "INSUFFICIENT_ACCESS")):
                 raise
-            self._problems.append(SyncProblem(spec.name, "", f"not readable by the connected user ({exc}); skipped"))
+            self._problems.append(SyncProblem(spec.role, "", f"Salesforce {spec.name}: not readable by the connected "
+                                                            f"user ({exc}); skipped"))
             return None
         fields = [f for f in (described or {}).get("fields") or [] if isinstance(f, dict) and f.get("name")]
         types = {str(f["name"]): str(f.get("type") or "string") for f in fields}
@@ -400,28 +402,26 @@ class SalesforceConnector:
         """Wait before the next attempt, or raise SalesforceSyncError when there is none."""
         code, status = _error_code(exc)
         if isinstance(exc, SalesforceAuthenticationFailed):
-            raise SalesforceSyncError(
-                f"Salesforce login failed ({exc.code}): check SALESFORCE_USERNAME, SALESFORCE_PASSWORD, "
-                "SALESFORCE_SECURITY_TOKEN and SALESFORCE_DOMAIN", code=str(exc.code or ""), status=401) from exc
+            raise CrmAuthError(
+                f"SALESFORCE_USERNAME, SALESFORCE_PASSWORD, SALESFORCE_SECURITY_TOKEN: Salesforce refused the login "
+                f"({exc.code}); check them and SALESFORCE_DOMAIN") from exc
         if isinstance(exc, SalesforceExpiredSession):
             if self._username and self._password and attempt == 0:
                 logger.info("Salesforce session expired; logging in again")
                 self._sf = None
                 return
-            raise SalesforceSyncError(f"Salesforce {what}: the session expired or is invalid (SALESFORCE_SESSION_ID)",
-                                      code=code, status=status) from exc
+            raise CrmAuthError(f"SALESFORCE_SESSION_ID: Salesforce refused it on {what} (expired or invalid); "
+                               "set a new one, or SALESFORCE_USERNAME and SALESFORCE_PASSWORD") from exc
         limited = code == "REQUEST_LIMIT_EXCEEDED"
         transient = (limited or status >= 500 or code in ("SERVER_UNAVAILABLE", "UNABLE_TO_LOCK_ROW")
                      or isinstance(exc, (requests.ConnectionError, requests.Timeout, SalesforceOperationError)))
-        if not transient or attempt >= self.max_retries:
-            tried = f" after {attempt + 1} attempts" if transient else ""
-            raise SalesforceSyncError(f"Salesforce {what} failed{tried}: {code or status or type(exc).__name__}: "
-                                      f"{_error_message(exc)}", code=code, status=status) from exc
+        reason = str(code or status or type(exc).__name__)
         # an API limit needs longer than a hiccup: the org's other clients share it
-        delay = min(self.max_backoff, self.backoff * (4 if limited else 1) * 2 ** attempt)
-        logger.warning("Salesforce %s: %s; retrying in %.1f s (attempt %d of %d)", what,
-                       code or status or type(exc).__name__, delay, attempt + 2, self.max_retries + 1)
-        self._sleep(delay)
+        if not transient or not self.retries.wait(what, reason, attempt,
+                                                  self.retries.delay(attempt, factor=4 if limited else 1)):
+            tried = f" after {attempt + 1} attempts" if transient else ""
+            raise SalesforceSyncError(f"Salesforce {what} failed{tried}: {reason}: {_error_message(exc)}",
+                                      code=code, status=status) from exc
 
 
 # ---------------------------------------------------------------------- helpers
