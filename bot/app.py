@@ -9,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from slack_bolt import App, BoltResponse
-from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
@@ -23,13 +22,6 @@ from bot.settings import Settings
 logger = logging.getLogger(__name__)
 LISTENER_THREADS = 96
 WORK_THREADS = 2  # CPU-bound answers on 2 cores: more threads only fight over the GIL (and the acks)
-
-
-class _NotAWarning(logging.Filter):
-    """Bolt warns at every start that the token is unused when given a client: ours carries the token."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.getMessage() != warning_client_prioritized_and_token_skipped()
 
 
 class Pool(ThreadPoolExecutor):
@@ -96,16 +88,13 @@ def drain(app: App, timeout: float) -> bool:
 def create_app(settings: Settings, *, services: Any, client: WebClient | None = None,
                feedback: FeedbackStore | None = None) -> App:
     listeners = Pool(LISTENER_THREADS, "listener")
-    slack_logger = logging.getLogger("bot.slack")
-    if not any(isinstance(f, _NotAWarning) for f in slack_logger.filters):
-        slack_logger.addFilter(_NotAWarning())
     app = App(
         client=client or build_client(settings),
         signing_secret=settings.slack_signing_secret or "",
         token_verification_enabled=False,  # no auth.test at start: the app boots without Slack reachable
         process_before_response=False,  # ack first, then the listener keeps working
         raise_error_for_unhandled_request=False,
-        logger=slack_logger,
+        logger=logging.getLogger("bot.slack"),
         # Bolt's default pool has 5 threads: a burst of slash commands would wait for a free one
         # before even being acknowledged. Acks must never queue behind work.
         listener_executor=listeners,

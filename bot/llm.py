@@ -87,13 +87,11 @@ def _retry_wait(exc: BaseException) -> float | None:
 class Deadline:
     """A point in time on the monotonic clock; None seconds is no deadline."""
 
-    def __init__(self, seconds: float | None, *, clock: Callable[[], float] = time.monotonic):
-        self._clock = clock
-        self.seconds = seconds
-        self.ends = clock() + seconds if seconds is not None else math.inf
+    def __init__(self, seconds: float | None):
+        self.ends = time.monotonic() + seconds if seconds is not None else math.inf
 
     def remaining(self) -> float:
-        return max(0.0, self.ends - self._clock())
+        return max(0.0, self.ends - time.monotonic())
 
 
 class Session:
@@ -103,7 +101,6 @@ class Session:
         self.model = model
         self.deadline = deadline
         self.calls_left = calls
-        self.requests = 0  # HTTP attempts made, retries included
         self.failed: str | None = None  # why the model is unusable for the rest of this command
 
     @overload
@@ -139,7 +136,6 @@ class Session:
             if left <= shortest:
                 self.failed = "timeout"
                 raise self._unavailable(prompt, "timeout")
-            self.requests += 1
             try:
                 reply = self.model.invoke(messages, timeout=min(per_call, left) if per_call else None)
             except Exception as exc:  # any failure of the dependency degrades, never propagates

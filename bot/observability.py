@@ -1,8 +1,7 @@
 """What an operator watches: Prometheus metrics and log lines (text or one JSON object per line).
 
-Metrics live in one dedicated registry (not prometheus_client's global one), so a test can read or reset them
-without touching anything else in the process. The recording functions never raise: a metric is not worth a
-failed answer.
+Metrics live in one dedicated registry (not prometheus_client's global one), created on first use (nothing is
+done at import). The recording functions never raise: a metric is not worth a failed answer.
 """
 
 from __future__ import annotations
@@ -10,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -50,23 +50,23 @@ class Metrics:
         ProcessCollector(registry=self.registry)  # memory, CPU, open file descriptors of this process
 
 
-_metrics = Metrics()
+_metrics: Metrics | None = None
+_metrics_lock = threading.Lock()
 
 
-def metrics() -> Metrics:
-    return _metrics
-
-
-def reset_metrics() -> Metrics:
-    """A fresh registry (tests); what was counted before is forgotten."""
+def _registry() -> Metrics:
+    """The process's metrics, created on first use."""
     global _metrics
-    _metrics = Metrics()
+    if _metrics is None:
+        with _metrics_lock:
+            if _metrics is None:
+                _metrics = Metrics()
     return _metrics
 
 
 def render_metrics() -> tuple[bytes, str]:
     """(body, content type) of the Prometheus text exposition."""
-    return generate_latest(_metrics.registry), CONTENT_TYPE_LATEST
+    return generate_latest(_registry().registry), CONTENT_TYPE_LATEST
 
 
 def _label(value: object, *, allowed: Iterable[str] | None = None) -> str:
@@ -79,14 +79,14 @@ def _label(value: object, *, allowed: Iterable[str] | None = None) -> str:
 
 def count_request(kind: str, outcome: str) -> None:
     try:
-        _metrics.requests.labels(kind=_label(kind, allowed=REQUEST_KINDS), outcome=_label(outcome)).inc()
+        _registry().requests.labels(kind=_label(kind, allowed=REQUEST_KINDS), outcome=_label(outcome)).inc()
     except Exception:  # noqa: BLE001 - a metric never fails a request
         logger.debug("metric not recorded", exc_info=True)
 
 
 def observe_ack(kind: str, seconds: float) -> None:
     try:
-        _metrics.ack_seconds.labels(kind=_label(kind, allowed=REQUEST_KINDS)).observe(max(0.0, seconds))
+        _registry().ack_seconds.labels(kind=_label(kind, allowed=REQUEST_KINDS)).observe(max(0.0, seconds))
     except Exception:  # noqa: BLE001
         logger.debug("metric not recorded", exc_info=True)
 
@@ -94,7 +94,7 @@ def observe_ack(kind: str, seconds: float) -> None:
 def observe_answer(command: str, seconds: float) -> None:
     """How long `command` (ask, brief, draft, campaign, triage, mention, dm) took to build its result."""
     try:
-        _metrics.answer_seconds.labels(command=_label(command, allowed=ANSWER_COMMANDS)).observe(max(0.0, seconds))
+        _registry().answer_seconds.labels(command=_label(command, allowed=ANSWER_COMMANDS)).observe(max(0.0, seconds))
     except Exception:  # noqa: BLE001
         logger.debug("metric not recorded", exc_info=True)
 
@@ -112,7 +112,7 @@ def answer_timer(command: str) -> Iterator[None]:
 def count_fallback(reason: str) -> None:
     """The model failed and the grounded composer answered; `reason` is short ('timeout', 'rate limited')."""
     try:
-        _metrics.fallbacks.labels(reason=_label(reason)).inc()
+        _registry().fallbacks.labels(reason=_label(reason)).inc()
     except Exception:  # noqa: BLE001
         logger.debug("metric not recorded", exc_info=True)
 
@@ -120,7 +120,7 @@ def count_fallback(reason: str) -> None:
 def count_error(kind: str) -> None:
     """An error worth alerting on, by a short kind ('listener', 'refused_signature', 'slack_api')."""
     try:
-        _metrics.errors.labels(kind=_label(kind)).inc()
+        _registry().errors.labels(kind=_label(kind)).inc()
     except Exception:  # noqa: BLE001
         logger.debug("metric not recorded", exc_info=True)
 
@@ -208,12 +208,27 @@ class JsonFormatter(logging.Formatter, _Redacting):
         return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").replace("\x85", "\\u0085")
 
 
+class _NotAWarning(logging.Filter):
+    """Bolt warns at every start that the token is unused when given a client: ours carries the token."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
+
+        self.message = warning_client_prioritized_and_token_skipped()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != self.message
+
+
 def configure_logging(*, level: str, fmt: str = "text", secrets: Iterable[str | None] = (),
                       stream: Any = None) -> None:
     """Log to stderr in `fmt` ('text' or 'json') at `level`, redacting `secrets` and anything shaped like a
-    token. Like logging.basicConfig, it leaves a root logger that already has handlers alone (tests)."""
+    token, without Bolt's warning that is not one. Like logging.basicConfig, it leaves a root logger that
+    already has handlers alone (tests)."""
     import sys
 
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter(secrets) if fmt == "json" else TextFormatter(secrets))
+    handler.addFilter(_NotAWarning())
     logging.basicConfig(level=level, handlers=[handler])
