@@ -53,17 +53,48 @@ def _detect(head: bytes, blocks: Callable[[], Iterable[bytes]]) -> Encoding:
     if len(head) >= 4 and head.count(b"\x00") > len(head) // 4:  # UTF-16 without a BOM: every other byte NUL
         codec = "utf-16-le" if head[1::2].count(b"\x00") > head[0::2].count(b"\x00") else "utf-16-be"
         return Encoding(codec, "replace", codec)
+    if _reads_all("utf-8", blocks()):
+        return Encoding("utf-8", "strict", "utf-8")
+    # UTF-8 with a few stray bytes (a line pasted from another file, a cut at the end) stays UTF-8: read as cp1252,
+    # every accented letter of the file would turn into two ("é" -> "Ã©") to save those few
+    characters, stray = _utf8_tally(blocks())
+    if characters > stray:
+        return Encoding("utf-8", "replace", f"{_DAMAGED_UTF8}{stray}")
     # cp1252 is Excel's default on Western European Windows (– “ ” € as one byte); it leaves five bytes undefined
-    for codec in ("utf-8", "cp1252"):
-        decoder = codecs.getincrementaldecoder(codec)()
-        try:
-            for block in blocks():
-                decoder.decode(block)
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            continue
-        return Encoding(codec, "strict", codec)
+    if _reads_all("cp1252", blocks()):
+        return Encoding("cp1252", "strict", "cp1252")
     return Encoding("latin-1", "strict", "latin-1")
+
+
+_DAMAGED_UTF8 = "utf-8, bytes replaced: "
+
+
+def _reads_all(codec: str, blocks: Iterable[bytes]) -> bool:
+    decoder = codecs.getincrementaldecoder(codec)()
+    try:
+        for block in blocks:
+            decoder.decode(block)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _utf8_tally(blocks: Iterable[bytes]) -> tuple[int, int]:
+    """(non-ASCII characters that read as UTF-8, bytes that do not) over the whole file."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    characters = stray = 0
+
+    def tally(text: str) -> None:
+        nonlocal characters, stray
+        replaced = text.count("\ufffd")
+        stray += replaced
+        characters += len(text) - len(text.encode("ascii", "ignore")) - replaced
+
+    for block in blocks:
+        tally(decoder.decode(block))
+    tally(decoder.decode(b"", final=True))
+    return characters, stray
 
 
 def decode(data: bytes) -> tuple[str, str]:
@@ -86,4 +117,7 @@ def encoding_note(encoding: str) -> str | None:
     """What to tell the person when a file was not UTF-8 (the text loaded; re-saving as UTF-8 is safer)."""
     if encoding in _UNICODE:
         return None
+    if encoding.startswith(_DAMAGED_UTF8):
+        return (f"read as UTF-8, but {encoding.removeprefix(_DAMAGED_UTF8)} byte(s) in it are not UTF-8 and were "
+                "replaced with \ufffd (loaded; fix those characters and save the file as UTF-8)")
     return f"read as {encoding}, not UTF-8 (loaded; save the file as UTF-8 to be sure every character is right)"
