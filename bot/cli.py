@@ -1,7 +1,9 @@
 """Command line: parse, build settings, call one service, print.
 
 With --json, stdout carries exactly one JSON object; logs and progress go to stderr.
-Exit status: 0 success, 2 bad usage or input, 1 failure.
+Exit status: 0 success, 2 bad usage or input, 1 failure. `serve` exits 0 once stopped by SIGTERM or Ctrl-C (also
+when the grace period ran out: the lost replies are logged), and 128 + the signal's number (143, 130) when a
+second signal ends it at once.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from bot.settings import Settings, SettingsError, load_settings
 
@@ -365,14 +367,21 @@ def cmd_triage(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: T
     return _show(args, stdout, result, render_triage)
 
 
+def _exit_now(code: int) -> NoReturn:
+    """End the process now with `code`, the log flushed. Work threads still running (not daemons) would otherwise
+    hold it open into a container runtime's SIGKILL."""
+    logging.shutdown()
+    os._exit(code)
+
+
 def _stop_on_signals(stopping: threading.Event) -> None:
     """SIGTERM (a container stopping; as PID 1 Python would ignore it) or Ctrl-C: stop gracefully. A second one
-    exits at once, without waiting for the work in flight."""
+    exits at once, without waiting for the work in flight, with 128 + its number as a shell reports a process
+    ended by that signal."""
     def stop(signum: int, frame: Any) -> None:
         if stopping.is_set():
             logger.warning("second %s: exiting now, work in flight abandoned", signal.Signals(signum).name)
-            logging.shutdown()
-            os._exit(FAILURE)
+            _exit_now(128 + signum)
         stopping.set()
 
     signal.signal(signal.SIGTERM, stop)
@@ -381,6 +390,7 @@ def _stop_on_signals(stopping: threading.Event) -> None:
 
 def cmd_serve(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: TextIO) -> int:
     from bot.app import create_app
+    from bot.listeners.digest import start_digest_scheduler
     from bot.server import SHUTDOWN_GRACE, check_slack_settings, readiness, serve
     from bot.sync.runner import start_sync_scheduler
 
@@ -394,7 +404,7 @@ def cmd_serve(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: Te
     stopping = threading.Event()
     _stop_on_signals(stopping)
     start_sync_scheduler(services, stopping)  # SYNC_INTERVAL > 0: CRM sync in the background, one replica at a time
-    _start_digest_scheduler(services, stopping)
+    start_digest_scheduler(services, stopping)  # DIGEST_CRON digests and ALERT_CHANNEL alerts, stopping with serve
     try:
         finished = serve(create_app(services.settings, services=services), services.settings,
                          ready=lambda: readiness(services), stopping=stopping)
@@ -404,10 +414,9 @@ def cmd_serve(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: Te
                 from None
         raise
     if not finished:
-        # the unfinished work threads would hold the process past the grace period, into a SIGKILL
+        # stopped as asked and within the bound: 0, so a supervisor does not take an ordinary stop for a crash
         logger.warning("stopped after %.0f s with work still running: its replies are lost", SHUTDOWN_GRACE)
-        logging.shutdown()
-        os._exit(OK)
+        _exit_now(OK)
     logger.info("stopped: the work in flight finished")
     return OK
 
@@ -486,13 +495,6 @@ def _print_digests(payload: dict[str, Any], report: Any, stdout: TextIO) -> None
         print(f"\nSent {len(delivery['sent'])} digest(s); {len(delivery['skipped'])} not sent:", file=stdout)
         for skipped in delivery["skipped"]:
             print(f"  {skipped['name']}: {skipped['reason']}", file=stdout)
-
-
-def _start_digest_scheduler(services: Any, stopping: threading.Event) -> None:
-    """Digests at DIGEST_CRON times and alerts to ALERT_CHANNEL, on a thread that stops with the server."""
-    from bot.listeners.digest import start_digest_scheduler
-
-    start_digest_scheduler(services, stopping)
 
 
 def cmd_chat(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: TextIO) -> int:

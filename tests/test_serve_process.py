@@ -203,3 +203,25 @@ def test_sigterm_never_waits_past_10_s_for_work_that_will_not_finish(tmp_path: P
         if process.poll() is None:
             process.kill()
     assert "with work still running" in process.stderr.read().decode()  # type: ignore[union-attr]
+
+
+def test_a_second_sigterm_exits_at_once_with_143(tmp_path: Path, mock: SlackMock) -> None:
+    """The operator will not wait: the work in flight is abandoned, and the status says a signal ended it."""
+    arrived = slow_users_info(mock, 30)
+    port = free_port()
+    process = start_serve(tmp_path, port, SLACK_API_URL=mock.url)
+    try:
+        send_ask(port, mock, "what changed on the Acme deal?")
+        assert arrived.wait(10)
+        process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 2
+        while not refused(port) and time.monotonic() < deadline:  # the first one is being acted on
+            time.sleep(0.05)
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=5) == 128 + signal.SIGTERM
+        assert time.monotonic() - started < 2
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert "second SIGTERM: exiting now" in process.stderr.read().decode()  # type: ignore[union-attr]
