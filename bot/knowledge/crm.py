@@ -230,23 +230,30 @@ class _Lines:
         self._given_back.extendleft(reversed(lines))
 
 
+def _read_header(source: _Lines, delimiter: str) -> tuple[list[str] | None, str | None]:
+    """(the header's names, or None for a file without a line; why it cannot be read, or None)."""
+    try:
+        names = next(csv.reader(source, delimiter=delimiter))
+    except StopIteration:
+        return None, None
+    except (csv.Error, _RecordTooLong) as exc:
+        return None, f"unreadable header: {str(exc) or 'a quoted field is never closed'}"
+    taken = source.record
+    if len(taken) > 1 and not _well_formed(taken, delimiter, len(names)):
+        # a header with a quote left open: every line below it went into one header field, so none is a row
+        return None, (f"unreadable header: a quote on line 1 is never closed (it runs over lines 2 to "
+                      f"{taken[-1][0]}); no row of this file can be read")
+    return [name.strip().lstrip("\ufeff") for name in names], None
+
+
 def _iter_csv(lines: Iterable[str], delimiter: str) -> Iterator[tuple[int, dict[str, object] | None, str | None]]:
     source = _Lines(lines)
-    reader = csv.reader(source, delimiter=delimiter)
-    try:
-        headers = next(reader)
-    except StopIteration:
+    headers, problem = _read_header(source, delimiter)
+    if problem:
+        yield 1, None, problem
+    if headers is None:
         return
-    except (csv.Error, _RecordTooLong) as exc:
-        yield 1, None, f"unreadable header: {str(exc) or 'a quoted field is never closed'}"
-        return
-    taken = source.record
-    if len(taken) > 1 and not _well_formed(taken, delimiter, len(headers)):
-        # a header with a quote left open: every line below it went into one header field, so none is a row
-        yield 1, None, (f"unreadable header: a quote on line 1 is never closed (it runs over lines 2 to "
-                        f"{taken[-1][0]}); no row of this file can be read")
-        return
-    headers = [h.strip().lstrip("\ufeff") for h in headers]
+    reader = csv.reader(source, delimiter=delimiter)  # the reader keeps no state from one record to the next
     width = len(headers)
     # a header written twice (a report with two "Name" columns) keeps its first column, the one `map_headers` maps
     first = [index for index, header in enumerate(headers) if headers.index(header) == index]
@@ -557,8 +564,8 @@ class CrmExport:
                 with open_text(path, self._encoding) as handle:
                     self._delimiter = _sniff_delimiter(handle.read(4096))
                 with open_text(path, self._encoding) as handle:
-                    header = next(iter(csv.reader(handle, delimiter=self._delimiter)), [])
-                headers = list(dict.fromkeys(h.strip().lstrip("\ufeff") for h in header))
+                    header, _ = _read_header(_Lines(handle), self._delimiter)  # a problem is told by rows()
+                headers = list(dict.fromkeys(header or []))
             else:
                 text, name = read_text_file(path)
                 self._rows = list(iter_rows(path, text))
@@ -567,8 +574,6 @@ class CrmExport:
             self.readable = False
             self.errors.append(LoadError(source, None, f"cannot read file: {exc.strerror}"))
             return
-        except csv.Error:
-            headers = []  # an unreadable header row is reported by the first pass over the rows
         note = encoding_note(name)
         if note:
             self.errors.append(LoadError(source, None, note))
