@@ -336,3 +336,13 @@ def test_a_deleted_company_hands_its_name_to_the_one_sharing_it(synced: Services
     assert report.failure is None and report.removed == 1
     assert stored(synced, "contact")[contact]["account_id"] == other
     assert report.relinked == 1
+
+
+def test_a_run_with_a_prune_lists_the_owners_once(synced: Services, hubspot: HubSpotMock) -> None:
+    hubspot.generate(30)
+    run_sync(synced, "hubspot")
+    before = len(hubspot.requests)
+    report = run_sync(synced, "hubspot", full=True)  # --full: every id listed for the prune, owners too
+    assert report.failure is None and report.removed == 0
+    owners = [query for _, path, query in hubspot.requests[before:] if path == "/crm/v3/owners"]
+    assert [query.get("archived") for query in owners] == [["False"], ["True"]]  # active, then deactivated
