@@ -629,6 +629,22 @@ def test_a_header_written_twice_keeps_its_first_column(knowledge) -> None:
         """)
     assert only(parsed)["name"] == "Acme renewal"
 
+
+def test_json_lines_in_a_file_named_json_load_line_by_line(knowledge) -> None:
+    parsed = load(knowledge, "contacts.json", """\
+        {"Id": "003A", "Name": "Dana Reyes", "Title": "CFO"}
+        {"Id": "003B", "Name": "Sam Ortiz", "Title": "Analyst"
+
+        {"Id": "003C", "Name": "Claire Dubois", "Title": "COO"}
+        """)
+    assert [(line, record["id"]) for line, record in parsed.records] == [(1, "003A"), (4, "003C")]
+    assert [(e.line, e.error.split(":")[0]) for e in parsed.errors] == [(2, "invalid JSON")]
+
+
+def test_two_pretty_printed_objects_one_after_the_other_are_still_one_error(knowledge) -> None:
+    parsed = load(knowledge, "contacts.json", '{\n  "Id": "003A"\n}\n{\n  "Id": "003B"\n}\n', dedent=False)
+    assert parsed.records == [] and [(e.line, e.error) for e in parsed.errors] == [(4, "invalid JSON: Extra data")]
+
 def test_malformed_json_does_not_stop_other_files(services, knowledge) -> None:
     knowledge.crm("accounts.csv", "Id,Name\n001A,Acme Corporation\n")
     knowledge.crm("contacts.json", '[\n  {"Id": "003A", "Name": "Dana Reyes",\n]\n')

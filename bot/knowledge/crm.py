@@ -166,22 +166,26 @@ def iter_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, object] | 
     if suffix == ".csv":
         yield from _iter_csv(io.StringIO(text, newline=""), _sniff_delimiter(text[:4096]))
     elif suffix == ".jsonl":
-        # "\n" alone ends a JSON line: str.splitlines() also splits at U+2028, U+0085 or a form feed, which JSON
-        # leaves unescaped inside strings, and so cut a record in two and numbered every line after it wrongly
-        for number, line in enumerate(text.split("\n"), start=1):
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield number, None, f"invalid JSON: {exc.msg}"
-                continue
-            except RecursionError:
-                yield number, None, "JSON nested too deeply to be a CRM record"
-                continue
-            yield (number, _unwrap(value), None) if isinstance(value, dict) else (number, None, "not an object")
+        yield from _iter_json_lines(text)
     else:
         yield from _iter_json_array(text)
+
+
+def _iter_json_lines(text: str) -> Iterator[tuple[int, dict[str, object] | None, str | None]]:
+    # "\n" alone ends a JSON line: str.splitlines() also splits at U+2028, U+0085 or a form feed, which JSON
+    # leaves unescaped inside strings, and so cut a record in two and numbered every line after it wrongly
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield number, None, f"invalid JSON: {exc.msg}"
+            continue
+        except RecursionError:
+            yield number, None, "JSON nested too deeply to be a CRM record"
+            continue
+        yield (number, _unwrap(value), None) if isinstance(value, dict) else (number, None, "not an object")
 
 
 def _sniff_delimiter(sample: str) -> str:
@@ -331,6 +335,10 @@ def _iter_json_array(text: str) -> Iterator[tuple[int, dict[str, object] | None,
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
+        if exc.msg == "Extra data" and _object_per_line(text):
+            # one object per line in a file named .json (what many tools export): read as JSON Lines
+            yield from _iter_json_lines(text)
+            return
         yield exc.lineno, None, f"invalid JSON: {exc.msg}"
         return
     except RecursionError:
@@ -354,6 +362,15 @@ def _iter_json_array(text: str) -> Iterator[tuple[int, dict[str, object] | None,
             yield line, None, "record is not a JSON object"
             continue
         yield line, _unwrap(item), None
+
+
+def _object_per_line(text: str) -> bool:
+    """Whether the first line that holds anything is a whole JSON object by itself."""
+    first = next((line for line in text.split("\n") if line.strip()), "")
+    try:
+        return isinstance(json.loads(first), dict)
+    except (json.JSONDecodeError, RecursionError):
+        return False
 
 
 def _unwrap(item: dict[str, object]) -> dict[str, object]:
