@@ -645,6 +645,17 @@ def test_two_pretty_printed_objects_one_after_the_other_are_still_one_error(know
     parsed = load(knowledge, "contacts.json", '{\n  "Id": "003A"\n}\n{\n  "Id": "003B"\n}\n', dedent=False)
     assert parsed.records == [] and [(e.line, e.error) for e in parsed.errors] == [(4, "invalid JSON: Extra data")]
 
+
+@pytest.mark.parametrize("end", ["\r", "mixed"])
+def test_a_semicolon_export_with_old_mac_or_mixed_line_ends_loads_every_row(knowledge, end: str) -> None:
+    lines = ["Id;Name;Industry;AnnualRevenue", "001A;Acme;Retail;1.250.000,50", "001B;Bright;Retail;3.900",
+             "001C;Cee;Retail;12"]
+    text = "\r".join(lines) + "\r" if end == "\r" else f"{lines[0]}\r\n{lines[1]}\n{lines[2]}\r{lines[3]}\n"
+    parsed = load(knowledge, "accounts.csv", text, dedent=False)
+    assert parsed.errors == []
+    assert [(line, r["id"], r["revenue"]) for line, r in parsed.records] == [(2, "001A", 1250000.5), (3, "001B", 3900),
+                                                                             (4, "001C", 12)]
+
 def test_malformed_json_does_not_stop_other_files(services, knowledge) -> None:
     knowledge.crm("accounts.csv", "Id,Name\n001A,Acme Corporation\n")
     knowledge.crm("contacts.json", '[\n  {"Id": "003A", "Name": "Dana Reyes",\n]\n')

@@ -191,8 +191,11 @@ def _iter_json_lines(text: str) -> Iterator[tuple[int, dict[str, object] | None,
 def _sniff_delimiter(sample: str) -> str:
     # Only the delimiter is sniffed: the sniffer's guess about quoting rests on the first few KB
     # and would break doubled quotes ("") further down. Quoting stays RFC 4180.
+    # The sniffer splits its sample at "\n" alone: a file saved with "\r" line ends (Excel's "CSV (Macintosh)")
+    # was one line to it, and a semicolon export was taken for a comma one.
+    lines = sample.replace("\r\n", "\n").replace("\r", "\n")
     try:
-        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+        return csv.Sniffer().sniff(lines, delimiters=",;\t|").delimiter
     except csv.Error:
         return ","
 
