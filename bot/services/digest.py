@@ -386,6 +386,11 @@ class _AccountView:
 
     def junior_hot_leads(self, since: date) -> list[Item]:
         """Junior leads and contacts hot since `since` whom the account's triage judges not worth chasing."""
+        # a lead's last activity is its own date, a contact's the newest of its activities: nothing dated since
+        # `since` means nobody can be newly hot, and the account's triage is not run at all
+        if not any(_within(a.record.get("date"), since, self.today) for a in self.activities) and \
+                not any(_within(r.record.get("last_activity"), since, self.today) for r in self.entry.of("lead")):
+            return []
         triage = triage_account(None, self.entry.id, self.entry.name, self.ctx, records=self.entry.all())
         items = []
         for verdict in triage.verdicts:
