@@ -3,7 +3,9 @@
 `FakeOpenAI` is a stdlib `ThreadingHTTPServer` on 127.0.0.1, port 0, in a daemon thread. It serves
 `POST /v1/chat/completions` (and `/chat/completions`) with a valid `chat.completion` body, records every
 request (path, headers, parsed JSON body), and can be told per test to reply with given texts in order,
-to answer with an HTTP error (500, 429, ...), or to hang longer than the client's timeout.
+to answer with an HTTP error (500, 429, ...), or to hang longer than the client's timeout; a reply can come after
+a `delay` (a slow model) or be written from the request itself (`respond`, to cite a source number the service
+actually sent).
 
 Use it through the `fake_openai` fixture (import it into a test module: pytest picks it up there)::
 
@@ -25,7 +27,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -86,6 +88,8 @@ class FakeOpenAI:
         self._served = 0  # replies given, to walk through the scripted texts
         self._lock = threading.Lock()
         self._release = threading.Event()  # set at shutdown so hanging handlers return at once
+        self.delay = 0.0  # seconds before each reply: a slow model
+        self.respond: Callable[[Request], str] | None = None  # a reply written from the request it answers
         self._server = _Server(("127.0.0.1", 0), _handler_for(self))
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="fake-openai", daemon=True)
@@ -127,6 +131,10 @@ class FakeOpenAI:
         with self._lock:
             self._behaviour = _Behaviour("error", status=status)
 
+    def model_settings(self, **overrides: object) -> dict[str, object]:
+        """Settings values that point the real openai client here (build_services then builds the model)."""
+        return {"openai_api_key": "test-key", "openai_base_url": self.base_url, **overrides}
+
     def hang(self, seconds: float = 30.0) -> None:
         """Accept every request and say nothing for `seconds` (longer than the client timeout)."""
         with self._lock:
@@ -149,13 +157,18 @@ class FakeOpenAI:
 
     # ------------------------------------------------------------ server side
 
-    def _next(self) -> tuple[_Behaviour, str]:
+    def _next(self, request: Request) -> tuple[_Behaviour, str]:
         with self._lock:
             behaviour = self._behaviour
             text = behaviour.texts[min(self._served, len(behaviour.texts) - 1)]
             if behaviour.kind == "reply":
                 self._served += 1
-            return behaviour, text
+        if behaviour.kind == "reply":
+            if self.delay:
+                self._release.wait(self.delay)
+            if self.respond is not None:
+                text = self.respond(request)
+        return behaviour, text
 
 
 class _Server(ThreadingHTTPServer):
@@ -216,8 +229,9 @@ def _handler_for(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             if path not in COMPLETION_PATHS:
                 self._send_json(404, {"error": {"message": f"no route {path}", "type": "invalid_request_error"}})
                 return
-            fake.requests.append(Request(path, {k.lower(): v for k, v in self.headers.items()}, body))
-            behaviour, text = fake._next()
+            request = Request(path, {k.lower(): v for k, v in self.headers.items()}, body)
+            fake.requests.append(request)
+            behaviour, text = fake._next(request)
             if behaviour.kind == "hang":
                 fake._release.wait(behaviour.hang_seconds)
                 self.close_connection = True
