@@ -656,6 +656,25 @@ def test_a_semicolon_export_with_old_mac_or_mixed_line_ends_loads_every_row(know
     assert [(line, r["id"], r["revenue"]) for line, r in parsed.records] == [(2, "001A", 1250000.5), (3, "001B", 3900),
                                                                              (4, "001C", 12)]
 
+
+def test_a_long_first_note_full_of_semicolons_does_not_make_a_comma_export_a_semicolon_one(knowledge) -> None:
+    note = "Agenda; pricing; legal; next steps\n" * 200  # the first 4 KB are nearly all this note
+    parsed = load(knowledge, "activities.csv", f'Id,ActivityDate,Type,Subject,Description\n'
+                                               f'00T1,2024-03-01,Meeting,Kickoff,"{note}"\n00T2,2024-03-02,Call,Next,Plain\n',
+                  dedent=False)
+    assert parsed.errors == []
+    assert [(line, r["id"]) for line, r in parsed.records] == [(2, "00T1"), (203, "00T2")]
+
+
+@pytest.mark.parametrize("header, delimiter", [
+    ("Id,Name,Industry", ","), ("Id;Name;Industry", ";"), ("Id\tName\tIndustry", "\t"), ("Id|Name|Industry", "|"),
+    ('Id;"Revenue, EUR";Name', ";"), ("Email", ","),
+])
+def test_the_header_decides_the_delimiter(header: str, delimiter: str) -> None:
+    from bot.knowledge.crm import _sniff_delimiter
+
+    assert _sniff_delimiter(header + "\r\n001A,x,y;z\n") == delimiter
+
 def test_malformed_json_does_not_stop_other_files(services, knowledge) -> None:
     knowledge.crm("accounts.csv", "Id,Name\n001A,Acme Corporation\n")
     knowledge.crm("contacts.json", '[\n  {"Id": "003A", "Name": "Dana Reyes",\n]\n')
