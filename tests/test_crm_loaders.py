@@ -675,6 +675,24 @@ def test_the_header_decides_the_delimiter(header: str, delimiter: str) -> None:
 
     assert _sniff_delimiter(header + "\r\n001A,x,y;z\n") == delimiter
 
+
+@pytest.mark.parametrize("text, first_row", [
+    ("sep=;\nId;Name;Industry\n001A;Acme;Retail\n", 3),  # Excel's line naming the delimiter
+    ("\n\nId,Name,Industry\n001A,Acme,Retail\n", 4),  # blank lines above the header
+    ("Id,Name,Industry\n001A,Acme,Retail,,\n", 2),  # empty cells right of the last column
+], ids=["sep-line", "blank-lines-first", "trailing-empty-cells"])
+def test_what_surrounds_the_table_in_a_spreadsheet_export_loses_no_row(knowledge, text: str, first_row: int) -> None:
+    parsed = load(knowledge, "accounts.csv", text, dedent=False)
+    assert parsed.errors == []
+    assert [(line, r["id"], r["name"], r["industry"]) for line, r in parsed.records] == [
+        (first_row, "001A", "Acme", "Retail")]
+
+
+def test_a_header_left_open_after_blank_lines_is_reported_on_its_own_line(knowledge) -> None:
+    parsed = load(knowledge, "accounts.csv", '\nId,"Name,Industry\n001A,Acme,Retail\n', dedent=False)
+    assert [(e.line, e.error.split(" (")[0]) for e in parsed.errors] == [
+        (2, "unreadable header: a quote on line 2 is never closed")]
+
 def test_malformed_json_does_not_stop_other_files(services, knowledge) -> None:
     knowledge.crm("accounts.csv", "Id,Name\n001A,Acme Corporation\n")
     knowledge.crm("contacts.json", '[\n  {"Id": "003A", "Name": "Dana Reyes",\n]\n')

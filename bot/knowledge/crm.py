@@ -189,17 +189,23 @@ def _iter_json_lines(text: str) -> Iterator[tuple[int, dict[str, object] | None,
 
 
 _DELIMITERS = (",", ";", "\t", "|")  # in this order of preference when the header does not decide
+_SEP_LINE = re.compile(r'"?sep=(.)"?[,;\t|]*')  # Excel's first line naming the delimiter: sep=;
 
 
 def _sniff_delimiter(sample: str) -> str:
-    """The delimiter that splits the header line into the most fields.
+    """The delimiter that splits the header line (the first that holds anything) into the most fields, unless
+    Excel's `sep=` line names it.
 
     Only the header decides: csv.Sniffer weighed the first 4 KB, so a first record with a long multi-line note
     full of semicolons made a comma export read as a semicolon one (every row lost), and it split its sample at
     "\n" alone (a "\r"-ended file was one line to it). A header holds names, rarely a delimiter of another kind.
     Quoting stays RFC 4180.
     """
-    header = sample.replace("\r\n", "\n").replace("\r", "\n").split("\n", 1)[0]
+    lines = sample.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    header = next((line.strip() for line in lines if line.strip()), "")
+    named = _SEP_LINE.fullmatch(header)
+    if named and named.group(1) in _DELIMITERS:
+        return named.group(1)
     counts = [len(next(csv.reader([header], delimiter=delimiter), [])) for delimiter in _DELIMITERS]
     return _DELIMITERS[counts.index(max(counts))]
 
@@ -241,27 +247,36 @@ class _Lines:
         self._given_back.extendleft(reversed(lines))
 
 
-def _read_header(source: _Lines, delimiter: str) -> tuple[list[str] | None, str | None]:
-    """(the header's names, or None for a file without a line; why it cannot be read, or None)."""
-    try:
-        names = next(csv.reader(source, delimiter=delimiter))
-    except StopIteration:
-        return None, None
-    except (csv.Error, _RecordTooLong) as exc:
-        return None, f"unreadable header: {str(exc) or 'a quoted field is never closed'}"
-    taken = source.record
+def _read_header(source: _Lines, delimiter: str) -> tuple[list[str] | None, str | None, int]:
+    """(the header's names, or None for a file without one; why it cannot be read, or None; its line).
+
+    Blank lines above it and Excel's `sep=;` line (which names the delimiter) are passed over."""
+    reader = csv.reader(source, delimiter=delimiter)
+    while True:
+        source.record = []
+        try:
+            names = next(reader)
+        except StopIteration:
+            return None, None, source.last
+        except (csv.Error, _RecordTooLong) as exc:
+            line = source.record[0][0] if source.record else source.last
+            return None, f"unreadable header: {str(exc) or 'a quoted field is never closed'}", line
+        taken = source.record
+        if any(name.strip() for name in names) and not _SEP_LINE.fullmatch(taken[0][1].strip()):
+            break
+    line = taken[0][0]
     if len(taken) > 1 and not _well_formed(taken, delimiter, len(names)):
         # a header with a quote left open: every line below it went into one header field, so none is a row
-        return None, (f"unreadable header: a quote on line 1 is never closed (it runs over lines 2 to "
-                      f"{taken[-1][0]}); no row of this file can be read")
-    return [name.strip().lstrip("\ufeff") for name in names], None
+        return None, (f"unreadable header: a quote on line {line} is never closed (it runs over lines {line + 1} "
+                      f"to {taken[-1][0]}); no row of this file can be read"), line
+    return [name.strip().lstrip("\ufeff") for name in names], None, line
 
 
 def _iter_csv(lines: Iterable[str], delimiter: str) -> Iterator[tuple[int, dict[str, object] | None, str | None]]:
     source = _Lines(lines)
-    headers, problem = _read_header(source, delimiter)
+    headers, problem, header_line = _read_header(source, delimiter)
     if problem:
-        yield 1, None, problem
+        yield header_line, None, problem
     if headers is None:
         return
     reader = csv.reader(source, delimiter=delimiter)  # the reader keeps no state from one record to the next
@@ -287,6 +302,8 @@ def _iter_csv(lines: Iterable[str], delimiter: str) -> Iterator[tuple[int, dict[
             continue
         if not any(v.strip() for v in values):
             continue
+        if len(values) > width and not any(value.strip() for value in values[width:]):
+            values = values[:width]  # empty cells right of the last column (a stray "," at the end): nothing lost
         if len(values) != width:
             span = f" (one quoted field runs from line {line} to line {taken[-1][0]})" if len(taken) > 1 else ""
             yield line, None, f"expected {width} columns, found {len(values)}{span}"
@@ -588,7 +605,7 @@ class CrmExport:
                 with open_text(path, self._encoding) as handle:
                     self._delimiter = _sniff_delimiter(handle.read(4096))
                 with open_text(path, self._encoding) as handle:
-                    header, _ = _read_header(_Lines(handle), self._delimiter)  # a problem is told by rows()
+                    header, _, _ = _read_header(_Lines(handle), self._delimiter)  # a problem is told by rows()
                 headers = list(dict.fromkeys(header or []))
             else:
                 text, name = read_text_file(path)
