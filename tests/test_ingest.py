@@ -504,3 +504,19 @@ def test_a_folder_that_cannot_be_listed_is_reported_and_keeps_what_it_gave_befor
     assert report.removed == 0 and report.unchanged == 3
     assert sorted(services.store.source_states()) == ["content/cfo-persona.md", "content/northwind-case-study.md",
                                                       "crm/accounts.csv", "crm/contacts.csv", "crm/opportunities.csv"]
+
+
+def test_a_binary_file_under_a_text_name_is_reported_not_stored_as_text(small_crm, services) -> None:
+    import zipfile
+
+    from bot.knowledge.content import load_front_matter
+
+    with zipfile.ZipFile(small_crm.root / "crm" / "leads.csv", "w") as workbook:  # an .xlsx saved as .csv
+        workbook.writestr("xl/workbook.xml", "<workbook/>" * 50)
+    small_crm.write_bytes("content/proposal.md", b"\xd0\xcf\x11\xe0" + bytes(range(256)) * 8)  # a .doc named .md
+    report = ingest(services)
+    notes = {e.file: e.error for e in report.errors}
+    assert notes["crm/leads.csv"].startswith("a binary file, not text")
+    assert "a binary file, not text" in notes["content/proposal.md"]
+    assert services.store.get({"source": {"$in": ["crm/leads.csv", "content/proposal.md"]}}) == []
+    assert load_front_matter(small_crm.root / "content" / "proposal.md") == {}

@@ -103,7 +103,7 @@ def load_front_matter(path: Path) -> dict[str, object]:
     try:
         match = _FRONT_MATTER.match(read_text_file(path)[0])
         front = yaml.safe_load(match.group(1)) if match else {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+    except (OSError, UnicodeError, yaml.YAMLError):
         return {}
     return front if isinstance(front, dict) else {}
 
@@ -113,7 +113,7 @@ def module_names(path: Path) -> list[str]:
     try:
         document = read_html(path) if path.suffix.lower() in (".html", ".htm") else \
             read_text(path) if path.suffix.lower() == ".txt" else Document("", read_text_file(path)[0])
-    except (OSError, UnicodeDecodeError):
+    except (OSError, UnicodeError):
         return []
     names: list[str] = []
     parent_level = None

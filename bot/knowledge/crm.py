@@ -19,7 +19,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from bot.knowledge.documents import LoadError
-from bot.knowledge.encoding import Encoding, detect_file, encoding_note, open_text, read_text_file
+from bot.knowledge.encoding import Encoding, NotText, detect_file, encoding_note, open_text, read_text_file
 
 ROLES = ("account", "contact", "opportunity", "activity", "lead", "owner")
 
@@ -614,6 +614,10 @@ class CrmExport:
         except OSError as exc:
             self.readable = False
             self.errors.append(LoadError(source, None, f"cannot read file: {exc.strerror}"))
+            return
+        except NotText as exc:
+            self.readable = False
+            self.errors.append(LoadError(source, None, str(exc)))
             return
         note = encoding_note(name)
         if note:

@@ -21,6 +21,10 @@ _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _UNICODE = ("utf-8", "utf-16", "utf-16-le", "utf-16-be")
 
 
+class NotText(UnicodeError):
+    """The file holds binary data (NUL bytes) under a text name."""
+
+
 @dataclass(frozen=True)
 class Encoding:
     codec: str  # what Python decodes the bytes with
@@ -53,6 +57,8 @@ def _detect(head: bytes, blocks: Callable[[], Iterable[bytes]]) -> Encoding:
     if len(head) >= 4 and head.count(b"\x00") > len(head) // 4:  # UTF-16 without a BOM: every other byte NUL
         codec = "utf-16-le" if head[1::2].count(b"\x00") > head[0::2].count(b"\x00") else "utf-16-be"
         return Encoding(codec, "replace", codec)
+    if b"\x00" in head:  # no text format writes NUL but UTF-16: a spreadsheet, a Word file or a zip under a text name
+        raise NotText("a binary file, not text (a spreadsheet or document saved under a text name?): not read")
     if _reads_all("utf-8", blocks()):
         return Encoding("utf-8", "strict", "utf-8")
     # UTF-8 with a few stray bytes (a line pasted from another file, a cut at the end) stays UTF-8: read as cp1252,
