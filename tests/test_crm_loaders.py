@@ -693,6 +693,21 @@ def test_a_header_left_open_after_blank_lines_is_reported_on_its_own_line(knowle
     assert [(e.line, e.error.split(" (")[0]) for e in parsed.errors] == [
         (2, "unreadable header: a quote on line 2 is never closed")]
 
+
+def test_json_records_under_a_key_of_their_own_load(knowledge) -> None:
+    parsed = load(knowledge, "contacts.json", """\
+        {"exported": "2025-11-20", "contacts": [
+          {"Id": "003A", "Name": "Dana Reyes", "Title": "CFO"},
+          {"Id": "003B", "Name": "Sam Ortiz", "Title": "Analyst"}
+        ]}
+        """)
+    assert parsed.errors == []
+    assert [(line, r["id"]) for line, r in parsed.records] == [(2, "003A"), (3, "003B")]
+    # one contact with a list of its emails is still one contact
+    parsed = load(knowledge, "contacts.json", '{"Id": "003C", "Name": "Claire Dubois", "Title": "COO", '
+                                              '"Emails": [{"type": "work", "value": "claire@example.com"}]}')
+    assert [r["id"] for _, r in parsed.records] == ["003C"]
+
 def test_malformed_json_does_not_stop_other_files(services, knowledge) -> None:
     knowledge.crm("accounts.csv", "Id,Name\n001A,Acme Corporation\n")
     knowledge.crm("contacts.json", '[\n  {"Id": "003A", "Name": "Dana Reyes",\n]\n')

@@ -370,12 +370,14 @@ def _iter_json_array(text: str) -> Iterator[tuple[int, dict[str, object] | None,
         return
     record_depth = 1
     if isinstance(document, dict):
-        for key in ("records", "results", "data", "items"):
-            if isinstance(document.get(key), list):
-                document, record_depth = document[key], 2
-                break
-        else:
-            document, record_depth = [document], 0
+        # {"records"|"results"|"data"|"items": [...]}, else the one list of objects held by an object that is no
+        # record itself ({"exported": ..., "contacts": [...]}, not a contact with a list of its emails)
+        lists = [key for key, value in document.items()
+                 if isinstance(value, list) and value and all(isinstance(item, dict) for item in value)]
+        wrapper = len(lists) == 1 and detect_role(Path("export.json"), list(document)) is None
+        key = next((k for k in ("records", "results", "data", "items") if isinstance(document.get(k), list)),
+                   lists[0] if wrapper else None)
+        document, record_depth = (document[key], 2) if key is not None else ([document], 0)
     if not isinstance(document, list):
         yield 1, None, "expected a JSON array of records"
         return
