@@ -708,6 +708,18 @@ def test_json_records_under_a_key_of_their_own_load(knowledge) -> None:
                                               '"Emails": [{"type": "work", "value": "claire@example.com"}]}')
     assert [r["id"] for _, r in parsed.records] == ["003C"]
 
+
+def test_a_json_item_that_is_not_an_object_does_not_shift_the_lines_of_the_records_below(knowledge) -> None:
+    parsed = load(knowledge, "contacts.json", """\
+        [
+          null,
+          {"Id": "003A", "Name": "Dana Reyes", "Title": "CFO"},
+          {"Id": "003B", "Name": "Sam Ortiz", "Title": "Analyst"}
+        ]
+        """)
+    assert [(line, r["id"]) for line, r in parsed.records] == [(3, "003A"), (4, "003B")]
+    assert [e.error for e in parsed.errors] == ["record is not a JSON object"]
+
 def test_malformed_json_does_not_stop_other_files(services, knowledge) -> None:
     knowledge.crm("accounts.csv", "Id,Name\n001A,Acme Corporation\n")
     knowledge.crm("contacts.json", '[\n  {"Id": "003A", "Name": "Dana Reyes",\n]\n')

@@ -381,12 +381,13 @@ def _iter_json_array(text: str) -> Iterator[tuple[int, dict[str, object] | None,
     if not isinstance(document, list):
         yield 1, None, "expected a JSON array of records"
         return
-    lines = _object_lines(text, record_depth)
-    for index, item in enumerate(document):
-        line = lines[index] if index < len(lines) else 1
-        if not isinstance(item, dict):
+    lines = iter(_object_lines(text, record_depth))  # the opening line of each object, in order
+    line = 1
+    for item in document:
+        if not isinstance(item, dict):  # no line of its own is known: the last object's (a null, a number)
             yield line, None, "record is not a JSON object"
             continue
+        line = next(lines, line)
         yield line, _unwrap(item), None
 
 
