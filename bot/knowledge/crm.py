@@ -10,6 +10,7 @@ import csv
 import hashlib
 import io
 import json
+import math
 import re
 import unicodedata
 from collections import deque
@@ -469,6 +470,8 @@ def parse_number(raw: str, *, decimal_comma: bool = False) -> float:
     except ValueError:
         raise ValueError from None
     value *= _MULTIPLIERS.get(match.group("mult") or "", 1.0)
+    if not math.isfinite(value):  # 400 digits read as inf, shown as "Amount: inf"
+        raise ValueError
     return -value if match.group("sign") else value
 
 
