@@ -15,7 +15,6 @@ during the pause (each Chroma call is bounded, and a breaker fails the others fa
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import signal
 import statistics
@@ -26,19 +25,19 @@ import time
 import urllib.request
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from serving import free_port, serve_env, signed_command, wait_until_up  # noqa: E402
 from slack_mock import SlackMock  # noqa: E402
-from slack_sdk.signature import SignatureVerifier  # noqa: E402
 
-from bench.slack_bench import SECRET, free_port, percentile  # noqa: E402
+from bench.slack_bench import SECRET, percentile  # noqa: E402
+from bot.listeners.replies import FAILED, STORE_DOWN  # noqa: E402
 
 WORK = ROOT / ".data" / "bench" / "production"
-ERRORS = ("something went wrong", "couldn't answer", "isn't answering")
+ERRORS = (FAILED, STORE_DOWN)  # what a user reads instead of an answer
 QUESTIONS = ["what is the next step on the Acme deal?", "who is the CFO at Brightwater Health?",
              "what proof do we have for a CFO?", "what are the payment terms?"]
 NEW_DOCS = [("refresh-1.md", "Zephyrine warranty", "The Zephyrine warranty covers every plant for nine years."),
@@ -48,14 +47,11 @@ NEW_DOCS = [("refresh-1.md", "Zephyrine warranty", "The Zephyrine warranty cover
 class Bot:
     """The mock Slack API, the real server in its own process, and signed slash commands with their replies."""
 
-    def __init__(self, env: dict[str, str]):
+    def __init__(self, *, chroma_path: Path, knowledge_path: Path, **env: str):
         self.mock = SlackMock().start()
         self.port = free_port()
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "OPENAI_"))}
-        self.env.update(env)
-        self.env.update({"SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": SECRET,
-                         "SLACK_API_URL": self.mock.url, "PORT": str(self.port), "LOG_LEVEL": "WARNING"})
-        self.verifier = SignatureVerifier(SECRET)
+        self.env = serve_env(self.port, chroma_path=chroma_path, knowledge_path=knowledge_path,
+                             slack_url=self.mock.url, secret=SECRET, LOG_LEVEL="WARNING", **env)
         self.sent: dict[int, float] = {}
         self.seen: dict[int, tuple[float, str]] = {}
         self._stop = threading.Event()
@@ -69,15 +65,7 @@ class Bot:
 
     def start(self) -> None:
         self.process = subprocess.Popen([sys.executable, "-m", "bot", "serve"], cwd=ROOT, env=self.env)
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2).read()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        wait_until_up(self.port, path="/readyz", timeout=90, process=self.process)
         threading.Thread(target=self._watch, daemon=True).start()
 
     def stop(self) -> None:
@@ -88,15 +76,9 @@ class Bot:
         self.mock.stop()
 
     def ask(self, index: int, question: str) -> None:
-        body = urlencode({"command": "/ask", "text": question, "user_id": "U1", "channel_id": "C1", "team_id": "T1",
-                          "trigger_id": f"t{index}", "response_url": f"{self.mock.url}response/{index}"})
-        stamp = str(int(time.time()))
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/slack/events", data=body.encode(),
-                                         method="POST", headers={
-                                             "Content-Type": "application/x-www-form-urlencoded",
-                                             "X-Slack-Request-Timestamp": stamp,
-                                             "X-Slack-Signature": self.verifier.generate_signature(timestamp=stamp,
-                                                                                                   body=body)})
+        request = signed_command(f"http://127.0.0.1:{self.port}/slack/events", "/ask", question,
+                                 response_url=f"{self.mock.url}response/{index}", secret=SECRET,
+                                 trigger_id=f"t{index}")
         self.sent[index] = time.monotonic()
         with urllib.request.urlopen(request, timeout=30) as response:
             assert response.status == 200, response.status
@@ -141,7 +123,7 @@ def refresh(args: argparse.Namespace) -> None:
     shutil.rmtree(WORK / "refresh", ignore_errors=True)
     knowledge = WORK / "refresh" / "knowledge"
     shutil.copytree(ROOT / "knowledge", knowledge)
-    bot = Bot({"CHROMA_PATH": str(WORK / "refresh" / "chroma"), "KNOWLEDGE_PATH": str(knowledge)})
+    bot = Bot(chroma_path=WORK / "refresh" / "chroma", knowledge_path=knowledge)
     print(f"first ingest: {bot.ingest():.1f} s")
     bot.start()
     try:
@@ -172,6 +154,23 @@ def refresh(args: argparse.Namespace) -> None:
         bot.stop()
 
 
+def wait_for_heartbeat(port: int, server: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    """Until the Chroma server on `port` answers its heartbeat."""
+    import chromadb
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if server.poll() is not None:
+            raise RuntimeError(f"chroma run exited with {server.returncode}")
+        try:
+            chromadb.HttpClient(host="127.0.0.1", port=port).heartbeat()
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def paused(args: argparse.Namespace) -> None:
     shutil.rmtree(WORK / "paused", ignore_errors=True)
     port = free_port()
@@ -180,10 +179,10 @@ def paused(args: argparse.Namespace) -> None:
     server = subprocess.Popen([str(Path(sys.executable).parent / "chroma"), "run", "--path",
                                str(WORK / "paused" / "server"), "--host", "127.0.0.1", "--port", str(port)],
                               stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    bot = Bot({"CHROMA_HOST": "127.0.0.1", "CHROMA_PORT": str(port), "KNOWLEDGE_PATH": str(ROOT / "knowledge"),
-               "CHROMA_PATH": str(WORK / "paused" / "unused")})
+    bot = Bot(chroma_path=WORK / "paused" / "unused", knowledge_path=ROOT / "knowledge", CHROMA_HOST="127.0.0.1",
+              CHROMA_PORT=str(port))
     try:
-        time.sleep(3)
+        wait_for_heartbeat(port, server)
         print(f"ingest into the Chroma server: {bot.ingest():.1f} s")
         bot.start()
         before, total = 10.0, args.pause + 30.0
@@ -200,7 +199,7 @@ def paused(args: argparse.Namespace) -> None:
         bot.wait_replies(list(range(count)))
         during = [i for i in range(count) if paused_at <= bot.sent.get(i, 0) < resumed_at]
         waits = [bot.seen[i][0] - bot.sent[i] for i in during if i in bot.seen]
-        told = sum(1 for i in during if "isn't answering" in bot.seen.get(i, (0, ""))[1])
+        told = sum(1 for i in during if STORE_DOWN in bot.seen.get(i, (0, ""))[1])
         answered_after = [bot.seen[i][0] - resumed_at for i in range(count)
                           if bot.sent.get(i, 0) >= resumed_at and i in bot.seen
                           and not any(e in bot.seen[i][1] for e in ERRORS)]

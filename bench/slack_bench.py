@@ -10,8 +10,6 @@ concurrently and reports ack latency and whether every result reached its respon
 from __future__ import annotations
 
 import argparse
-import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -20,14 +18,13 @@ import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from serving import free_port, serve_env, signed_command, wait_until_up  # noqa: E402
 from slack_mock import SlackMock  # noqa: E402
-from slack_sdk.signature import SignatureVerifier  # noqa: E402
 
 SECRET = "bench-secret"
 COMMANDS = [("/brief", "Acme"), ("/leads", "Brightwater Health"), ("/draft", "Nordwind --persona CFO"),
@@ -39,35 +36,19 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--commands", type=int, default=50)
     args = parser.parse_args()
     mock = SlackMock().start()
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "OPENAI_"))}
-    env.update({"SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": mock.url,
-                "PORT": str(port), "CHROMA_PATH": str(ROOT / ".data" / "bench" / "sample"),
-                "KNOWLEDGE_PATH": str(ROOT / "knowledge"), "LOG_LEVEL": "WARNING"})
+    env = serve_env(port, chroma_path=ROOT / ".data" / "bench" / "sample", knowledge_path=ROOT / "knowledge",
+                    slack_url=mock.url, secret=SECRET, LOG_LEVEL="WARNING")
     subprocess.run([sys.executable, "-m", "bot", "ingest", "--json"], cwd=ROOT, env=env, check=True,
                    stdout=subprocess.DEVNULL)
     server = subprocess.Popen([sys.executable, "-m", "bot", "serve"], cwd=ROOT, env=env)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        wait_until_up(port, timeout=60, process=server)
         run(args.commands, f"http://127.0.0.1:{port}/slack/events", mock)
     finally:
         server.terminate()
@@ -76,16 +57,10 @@ def main() -> None:
 
 
 def run(count: int, url: str, mock: SlackMock) -> None:
-    verifier = SignatureVerifier(SECRET)
-
     def send(index: int) -> float:
         command, text = COMMANDS[index % len(COMMANDS)]
-        body = urlencode({"command": command, "text": text, "user_id": f"U{index}", "channel_id": "C1",
-                          "team_id": "T1", "trigger_id": f"t{index}", "response_url": f"{mock.url}response/{index}"})
-        stamp = str(int(time.time()))
-        request = urllib.request.Request(url, data=body.encode(), method="POST", headers={
-            "Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": stamp,
-            "X-Slack-Signature": verifier.generate_signature(timestamp=stamp, body=body)})
+        request = signed_command(url, command, text, response_url=f"{mock.url}response/{index}", secret=SECRET,
+                                 user=f"U{index}", trigger_id=f"t{index}")
         started = time.perf_counter()
         with urllib.request.urlopen(request, timeout=30) as response:
             assert response.status == 200
