@@ -237,3 +237,17 @@ def test_a_document_in_cp1252_is_read_right_and_its_encoding_named_whatever_its_
     loaded = load_content_file(path, f"content/{name}")
     assert [e.error.split(",")[0] for e in loaded.errors] == ["read as cp1252"]
     assert any("Paiement à 30 jours – net." in chunk.text for chunk in loaded.chunks)
+
+
+def test_front_matter_nested_too_deeply_is_ignored_and_the_body_loads(tmp_path) -> None:
+    """PyYAML recurses once per level; a few thousand '[' raised RecursionError out of load_front_matter, which the
+    seller profile's content hints call at start."""
+    from bot.knowledge.content import load_front_matter
+
+    path = tmp_path / "persona.md"
+    path.write_text("---\ntitle: " + "[" * 5000 + "]" * 5000 + "\n---\n# The CFO\n\nCares about payback.\n",
+                    encoding="utf-8")
+    assert load_front_matter(path) == {}
+    loaded = load_content_file(path, "content/persona.md")
+    assert [(e.line, e.error) for e in loaded.errors] == [(2, "front matter ignored: nested too deeply")]
+    assert any("Cares about payback." in chunk.text for chunk in loaded.chunks)

@@ -87,6 +87,9 @@ def read_markdown(path: Path, source: str, errors: list[LoadError]) -> Document:
             line = mark.line + 2 if mark is not None else 1  # +1 for the opening ---, +1 for 1-based
             errors.append(LoadError(source, line, f"front matter ignored: {str(exc).splitlines()[0]}"))
             front = {}
+        except RecursionError:  # PyYAML recurses once per level: "[[[[…" a few thousand deep
+            errors.append(LoadError(source, 2, "front matter ignored: nested too deeply"))
+            front = {}
         text = text[match.end():]
         for key in ("title", "type", "url"):
             if front.get(key):
@@ -103,7 +106,7 @@ def load_front_matter(path: Path) -> dict[str, object]:
     try:
         match = _FRONT_MATTER.match(read_text_file(path)[0])
         front = yaml.safe_load(match.group(1)) if match else {}
-    except (OSError, UnicodeError, yaml.YAMLError):
+    except (OSError, UnicodeError, yaml.YAMLError, RecursionError):  # read at start: never stops it
         return {}
     return front if isinstance(front, dict) else {}
 
