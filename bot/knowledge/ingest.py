@@ -300,7 +300,8 @@ def _crm_chunk_stream(export: CrmExport, directory: Directory, titles: TitleRead
         if batch:
             yield from chunks_of(batch)
             ordinal += len(batch)
-        if not ordinal and export.readable and not any(problem.line for problem in found):  # a note about the whole file says nothing of rows
+        # (a note about the whole file, its encoding, says nothing of its rows)
+        if not ordinal and export.readable and not any(problem.line for problem in found):
             found.append(LoadError(export.source, None, "no records in this file (a header only?)"))
         errors.extend(sorted(found, key=lambda e: e.line or 0))
 
