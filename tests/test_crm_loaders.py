@@ -720,6 +720,21 @@ def test_a_json_item_that_is_not_an_object_does_not_shift_the_lines_of_the_recor
     assert [(line, r["id"]) for line, r in parsed.records] == [(3, "003A"), (4, "003B")]
     assert [e.error for e in parsed.errors] == ["record is not a JSON object"]
 
+
+def test_json_records_beside_another_list_of_objects_keep_their_own_lines(knowledge) -> None:
+    parsed = load(knowledge, "contacts.json", """\
+        {"included": [
+          {"type": "company", "id": "1"},
+          {"type": "company", "id": "2"}
+         ],
+         "data": [
+          {"Id": "003A", "Name": "Dana Reyes", "Title": "CFO", "Note": "a \\"quoted\\" [word]"},
+          {"Id": "003B", "Name": "Sam Ortiz", "Title": "Analyst"}
+        ]}
+        """)
+    assert parsed.errors == []
+    assert [(line, r["id"]) for line, r in parsed.records] == [(6, "003A"), (7, "003B")]
+
 def test_malformed_json_does_not_stop_other_files(services, knowledge) -> None:
     knowledge.crm("accounts.csv", "Id,Name\n001A,Acme Corporation\n")
     knowledge.crm("contacts.json", '[\n  {"Id": "003A", "Name": "Dana Reyes",\n]\n')

@@ -369,7 +369,7 @@ def _iter_json_array(text: str) -> Iterator[tuple[int, dict[str, object] | None,
     except RecursionError:
         yield 1, None, "JSON nested too deeply to be a CRM export"
         return
-    record_depth = 1
+    record_depth, records_key = 1, None
     if isinstance(document, dict):
         # {"records"|"results"|"data"|"items": [...]}, else the one list of objects held by an object that is no
         # record itself ({"exported": ..., "contacts": [...]}, not a contact with a list of its emails)
@@ -378,11 +378,11 @@ def _iter_json_array(text: str) -> Iterator[tuple[int, dict[str, object] | None,
         wrapper = len(lists) == 1 and detect_role(Path("export.json"), list(document)) is None
         key = next((k for k in ("records", "results", "data", "items") if isinstance(document.get(k), list)),
                    lists[0] if wrapper else None)
-        document, record_depth = (document[key], 2) if key is not None else ([document], 0)
+        document, record_depth, records_key = (document[key], 2, key) if key is not None else ([document], 0, None)
     if not isinstance(document, list):
         yield 1, None, "expected a JSON array of records"
         return
-    lines = iter(_object_lines(text, record_depth))  # the opening line of each object, in order
+    lines = iter(_object_lines(text, record_depth, records_key))  # the opening line of each object, in order
     line = 1
     for item in document:
         if not isinstance(item, dict):  # no line of its own is known: the last object's (a null, a number)
@@ -409,12 +409,15 @@ def _unwrap(item: dict[str, object]) -> dict[str, object]:
     return item
 
 
-def _object_lines(text: str, record_depth: int) -> list[int]:
-    """Line of each record's opening brace: an object directly inside an array at `record_depth`."""
+def _object_lines(text: str, record_depth: int, key: str | None = None) -> list[int]:
+    """Line of each record's opening brace: an object directly inside an array at `record_depth`; at depth 2, only
+    in the array under `key` (another list of objects beside it, {"included": [...], "data": [...]}, is not counted)."""
     lines: list[int] = []
     stack: list[str] = []
     line = 1
     in_string = escaped = False
+    text_of_string: list[str] = []
+    last_string = array_key = None  # the key of the top object's array being read
     for char in text:
         if char == "\n":
             line += 1
@@ -425,10 +428,18 @@ def _object_lines(text: str, record_depth: int) -> list[int]:
                 escaped = True
             elif char == '"':
                 in_string = False
+                if len(stack) == 1:
+                    last_string = "".join(text_of_string)
+                continue
+            if len(stack) == 1:
+                text_of_string.append(char)
         elif char == '"':
-            in_string = True
+            in_string, text_of_string = True, []
         elif char in "[{":
-            if char == "{" and len(stack) == record_depth and (record_depth == 0 or stack[-1] == "["):
+            if char == "[" and len(stack) == 1:
+                array_key = last_string
+            if char == "{" and len(stack) == record_depth and (record_depth == 0 or stack[-1] == "[") \
+                    and (record_depth != 2 or key is None or array_key == key):
                 lines.append(line)
             stack.append(char)
         elif char in "]}" and stack:
