@@ -520,3 +520,13 @@ def test_a_binary_file_under_a_text_name_is_reported_not_stored_as_text(small_cr
     assert "a binary file, not text" in notes["content/proposal.md"]
     assert services.store.get({"source": {"$in": ["crm/leads.csv", "content/proposal.md"]}}) == []
     assert load_front_matter(small_crm.root / "content" / "proposal.md") == {}
+
+
+def test_a_spreadsheet_or_document_ingest_cannot_read_is_named_not_skipped_in_silence(small_crm, services) -> None:
+    small_crm.write_bytes("crm/pipeline.xlsx", b"PK\x03\x04")
+    small_crm.write_bytes("content/battlecard.docx", b"PK\x03\x04")
+    small_crm.write_bytes("content/logo.png", b"\x89PNG")  # beside the documents: passed over without a word
+    report = ingest(services)
+    assert [(e.file, e.error.split(" (")[0]) for e in report.errors] == [
+        ("content/battlecard.docx", "not read: ingest reads no .docx file"),
+        ("crm/pipeline.xlsx", "not read: ingest reads no .xlsx file")]

@@ -39,6 +39,10 @@ FINGERPRINT_BATCH = 20000
 DIRECTORY_ROLES = ("account", "contact", "opportunity")
 # Files that cannot be parsed are reported with their name, never allowed to stop the run.
 _UNREADABLE = (RecursionError, ValueError, TypeError, UnicodeError, OSError)
+# Formats that hold knowledge but that ingest does not read: said, never skipped in silence (images and the like
+# beside the documents are passed over without a word).
+UNREAD_FORMATS = {".xlsx", ".xlsm", ".xls", ".ods", ".numbers", ".tsv", ".docx", ".doc", ".odt", ".rtf", ".pages",
+                  ".pptx", ".ppt", ".odp", ".key", ".eml", ".msg"}
 # The digest of a source whose chunks are being replaced: no file has it, so a stopped run is never taken for done.
 REPLACING = "replacing"
 
@@ -89,6 +93,10 @@ def discover(paths: Sequence[Path], root: Path) -> tuple[list[Path], list[LoadEr
                 if p.is_symlink() and p.is_dir():  # never walked into: said, so its files are not missed in silence
                     errors.append(LoadError(_link_name(p, root), None,
                                             "a symbolic link to a folder: not followed, none of its files is read"))
+                    continue
+                if p.is_file() and p.suffix.lower() in UNREAD_FORMATS:  # knowledge, in a form ingest cannot read
+                    errors.append(LoadError(_link_name(p, root), None, f"not read: ingest reads no {p.suffix} file "
+                                            "(save a spreadsheet as CSV, a document as PDF, Markdown or text)"))
                     continue
                 if not p.is_file() or not _supported(p):
                     continue
