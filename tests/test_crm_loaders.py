@@ -778,3 +778,11 @@ def test_a_us_export_keeps_commas_as_thousands(knowledge) -> None:
     rows = {r["name"]: r for _, r in parsed.records}
     assert rows["Acme Corporation"]["employees"] == 1200 and rows["Acme Corporation"]["revenue"] == 250_000_000
     assert rows["Brightwater Foods"]["revenue"] == 90_000_000
+
+
+def test_a_tab_separated_export_named_tsv_loads(services, knowledge) -> None:
+    knowledge.crm("accounts.tsv", "Id\tName\tIndustry\n001A\tAcme, Inc.\tRetail\n")
+    report = run_ingest(services, [], show_progress=False)
+    assert report.errors == [] and report.added == 1
+    assert [record["name"] for _, _, meta in services.store.get({"source": "crm/accounts.tsv"})
+            for record in [json.loads(meta["data"])]] == ["Acme, Inc."]

@@ -22,6 +22,7 @@ from pathlib import Path
 from bot.knowledge.documents import LoadError
 from bot.knowledge.encoding import Encoding, NotText, detect_file, encoding_note, open_text, read_text_file
 
+TABLE_SUFFIXES = (".csv", ".tsv")  # delimited text, its delimiter read from the header line
 ROLES = ("account", "contact", "opportunity", "activity", "lead", "owner")
 
 # canonical field -> accepted headers (normalised: lower case, no spaces/underscores/punctuation)
@@ -164,7 +165,7 @@ def map_headers(role: str, headers: list[str]) -> dict[str, str]:
 def iter_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, object] | None, str | None]]:
     """Yield (line, row, error) for CSV, JSON (array, {"records"|"results"|"data": [...]}) or JSON Lines."""
     suffix = path.suffix.lower()
-    if suffix == ".csv":
+    if suffix in TABLE_SUFFIXES:
         yield from _iter_csv(io.StringIO(text, newline=""), _sniff_delimiter(text[:4096]))
     elif suffix == ".jsonl":
         yield from _iter_json_lines(text)
@@ -616,7 +617,7 @@ class CrmExport:
         self._delimiter = ","
         headers: list[str] = []
         try:
-            if path.suffix.lower() == ".csv":
+            if path.suffix.lower() in TABLE_SUFFIXES:
                 self._encoding = detect_file(path)
                 name = self._encoding.name
                 with open_text(path, self._encoding) as handle:

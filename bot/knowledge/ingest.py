@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from bot.knowledge.content import CONTENT_SUFFIXES, load_content_file
-from bot.knowledge.crm import CrmExport, CrmFile
+from bot.knowledge.crm import TABLE_SUFFIXES, CrmExport, CrmFile
 from bot.knowledge.documents import Chunk, LoadError, chunk_id
 from bot.knowledge.embeddings import NamedEmbeddings
 from bot.knowledge.records import Directory, crm_chunks
@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 # Bump when loaders or chunking change, so the next ingest re-embeds everything once.
 PIPELINE_VERSION = "9"
-CRM_SUFFIXES = {".csv", ".json", ".jsonl"}
+CRM_SUFFIXES = {*TABLE_SUFFIXES, ".json", ".jsonl"}
 # Chunks embedded and written together: memory stays flat whatever the size of a file, and a run that is
 # stopped keeps every batch written before it (the next run embeds only the rest).
 EMBED_BATCH = 2000
@@ -41,7 +41,7 @@ DIRECTORY_ROLES = ("account", "contact", "opportunity")
 _UNREADABLE = (RecursionError, ValueError, TypeError, UnicodeError, OSError)
 # Formats that hold knowledge but that ingest does not read: said, never skipped in silence (images and the like
 # beside the documents are passed over without a word).
-UNREAD_FORMATS = {".xlsx", ".xlsm", ".xls", ".ods", ".numbers", ".tsv", ".docx", ".doc", ".odt", ".rtf", ".pages",
+UNREAD_FORMATS = {".xlsx", ".xlsm", ".xls", ".ods", ".numbers", ".docx", ".doc", ".odt", ".rtf", ".pages",
                   ".pptx", ".ppt", ".odp", ".key", ".eml", ".msg"}
 # The digest of a source whose chunks are being replaced: no file has it, so a stopped run is never taken for done.
 REPLACING = "replacing"
