@@ -786,3 +786,29 @@ def test_a_tab_separated_export_named_tsv_loads(services, knowledge) -> None:
     assert report.errors == [] and report.added == 1
     assert [record["name"] for _, _, meta in services.store.get({"source": "crm/accounts.tsv"})
             for record in [json.loads(meta["data"])]] == ["Acme, Inc."]
+
+
+SALESFORCE_REPORT = """\
+"Account ID","Account Name","Industry"
+"001A","Acme Corporation","Manufacturing"
+"001B","Brightwater Foods","Food & Beverage"
+
+"Grand Totals (2 records)"
+
+
+"Confidential Information - Do Not Distribute"
+"Copyright (c) 2000-2025 salesforce.com, inc. All rights reserved."
+"""
+
+
+def test_a_salesforce_report_footer_is_one_note_not_an_error_per_line(knowledge) -> None:
+    parsed = load(knowledge, "accounts.csv", SALESFORCE_REPORT, dedent=False)
+    assert [r["id"] for _, r in parsed.records] == ["001A", "001B"]
+    assert [(e.line, e.error) for e in parsed.errors] == [
+        (5, "lines 5 to 9 below the table hold one cell each (a report's footer?): not read")]
+
+
+def test_one_cell_lines_followed_by_rows_are_each_an_error(knowledge) -> None:
+    parsed = load(knowledge, "accounts.csv", SALESFORCE_REPORT + '"001C","Cee","Retail"\n', dedent=False)
+    assert [r["id"] for _, r in parsed.records] == ["001A", "001B", "001C"]
+    assert [(e.line, e.error) for e in parsed.errors] == [(line, "expected 3 columns, found 1") for line in (5, 8, 9)]
