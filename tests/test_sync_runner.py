@@ -427,3 +427,24 @@ def test_the_live_directory_hands_a_shared_name_over_when_its_holder_goes_or_is_
     directory.put({**account("a3", "Pat Holdings"), "id": "a3"})
     directory.put({"record_type": "contact", "id": "k1", "email": "pat@acme.example", "account_id": "a3"})
     assert directory.account_id_for(lead) == "a3"
+
+
+def test_refused_credentials_in_the_scheduler_are_one_log_line(store_at, caplog: pytest.LogCaptureFixture) -> None:
+    from bot.sync.base import CrmAuthError
+
+    def refused() -> Any:
+        raise CrmAuthError("HUBSPOT_TOKEN: HubSpot refused it (401 on list owners)")
+
+    services = store_at("a")
+    stop = threading.Event()
+    with caplog.at_level("INFO", logger="bot.sync.runner"):
+        thread = start_sync_scheduler(services, stop, interval=0.2, slot=0.5, connectors={"hubspot": refused})
+        assert thread is not None
+        deadline = time.monotonic() + 10
+        while not any("HUBSPOT_TOKEN" in r.getMessage() for r in caplog.records) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        stop.set()
+        thread.join(timeout=10)
+    refusals = [r for r in caplog.records if "HUBSPOT_TOKEN" in r.getMessage()]
+    assert refusals and all(r.levelname == "ERROR" and r.exc_info is None for r in refusals)
+    assert refusals[0].getMessage() == "scheduled hubspot sync: HUBSPOT_TOKEN: HubSpot refused it (401 on list owners)"
