@@ -317,7 +317,8 @@ def _iter_csv(lines: Iterable[str], delimiter: str) -> Iterator[tuple[int, dict[
         if width > 1 and len(values) == 1 and len(taken) == 1 and (blank_above or footer):
             footer.append(line)
             continue
-        yield from held()
+        if footer:
+            yield from held()
         blank_above = False
         if len(taken) > 1 and not _well_formed(taken, delimiter, width) and _swallowed_rows(taken[1:], delimiter, width):
             yield line, None, _unclosed_quote(taken)
