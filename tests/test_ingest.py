@@ -526,6 +526,7 @@ def test_a_spreadsheet_or_document_ingest_cannot_read_is_named_not_skipped_in_si
     small_crm.write_bytes("crm/pipeline.xlsx", b"PK\x03\x04")
     small_crm.write_bytes("content/battlecard.docx", b"PK\x03\x04")
     small_crm.write_bytes("content/logo.png", b"\x89PNG")  # beside the documents: passed over without a word
+    small_crm.write_bytes("crm/~$pipeline.xlsx", b"\x05jdoe")  # Office's lock file while the workbook is open
     report = ingest(services)
     assert [(e.file, e.error.split(" (")[0]) for e in report.errors] == [
         ("content/battlecard.docx", "not read: ingest reads no .docx file"),

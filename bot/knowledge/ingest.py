@@ -137,7 +137,8 @@ def _walk(folder: Path, root: Path, errors: list[LoadError], unlisted: list[Path
     found: list[Path] = []
     for top, folders, names in os.walk(folder, onerror=refused):
         folders[:] = [name for name in folders if not name.startswith(".")]
-        found.extend(Path(top) / name for name in [*folders, *names] if not name.startswith("."))
+        # "~$accounts.xlsx": the lock file Office writes beside a file it has open, no knowledge of its own
+        found.extend(Path(top) / name for name in [*folders, *names] if not name.startswith((".", "~$")))
     return sorted(found)
 
 
