@@ -26,7 +26,7 @@ from bot.profile import SellerProfile
 logger = logging.getLogger(__name__)
 
 # Bump when loaders or chunking change, so the next ingest re-embeds everything once.
-PIPELINE_VERSION = "9"
+PIPELINE_VERSION = "10"
 CRM_SUFFIXES = {*TABLE_SUFFIXES, ".json", ".jsonl"}
 # Chunks embedded and written together: memory stays flat whatever the size of a file, and a run that is
 # stopped keeps every batch written before it (the next run embeds only the rest).
