@@ -203,7 +203,7 @@ STOP_POINTS = {
     "embedding": lambda mp: _stop_on_call(DeterministicFakeEmbedding, "embed_documents", 4, mp),
     # after its chunks are written, before their digests (the manifest) are
     "manifest": lambda mp: _stop_on_call(KnowledgeStore, "record_sources", 3, mp,
-                                         when=lambda self, entries: any(e[1] for e in list(entries))),
+                                         when=lambda self, entries, **_: any(e[1] for e in list(entries))),
     # after everything is written, before the checkpoint is saved
     "checkpoint": lambda mp: _stop_on_call(Checkpoints, "save", 3, mp),
 }

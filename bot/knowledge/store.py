@@ -250,21 +250,24 @@ class KnowledgeStore:
 
     # -- many sources at once (the CRM sync keeps one source per object: a call per source would not scale)
 
-    def record_sources(self, entries: Sequence[tuple[str, str, int, Sequence[LoadError]]]) -> None:
+    def record_sources(self, entries: Sequence[tuple[str, str, int, Sequence[LoadError]]], *,
+                       existing: bool = False) -> None:
         """Manifest entries (source, digest, chunks, errors) for many sources, WRITE_PAGE per write and one bump;
-        the layout of `record_source`."""
+        the layout of `record_source`. `existing`: every one of these sources has an entry already, so only the
+        metadata is written (the entry's placeholder vector is left alone)."""
         rows = list(entries)
         if not rows:
             return
         step = self._write_page()
         for start in range(0, len(rows), step):
             part = rows[start:start + step]
-            self.sources.upsert(
-                ids=[source for source, _, _, _ in part],
-                embeddings=[[1.0]] * len(part),
-                metadatas=[{"digest": digest, "chunks": chunks, "errors": json.dumps([e.as_dict() for e in errors])}
-                           for _, digest, chunks, errors in part],
-            )
+            ids = [source for source, _, _, _ in part]
+            metadatas = [{"digest": digest, "chunks": chunks, "errors": json.dumps([e.as_dict() for e in errors])}
+                         for _, digest, chunks, errors in part]
+            if existing:
+                self.sources.update(ids=ids, metadatas=metadatas)
+            else:
+                self.sources.upsert(ids=ids, embeddings=[[1.0]] * len(part), metadatas=metadatas)
         self.bump()
 
     def source_digests(self, sources: Sequence[str]) -> dict[str, str]:

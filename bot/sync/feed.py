@@ -303,9 +303,10 @@ class Feed:
         if todo:
             self.store.add(todo, [known[c.text] for c in todo])
         self.store.remove_stale_many([item.source for item in items], keep={c.id for c in chunks})
+        # every one has its entry by now (written above, or by an earlier run): the digest alone is written
         self.store.record_sources([(item.source, item.digest, len(item.chunks),
                                     [LoadError(item.source, None, problem) for problem in item.problems])
-                                   for item in items])
+                                   for item in items], existing=True)
         for item in items:
             states[item.source] = item.digest
 
