@@ -461,13 +461,15 @@ def cmd_digest(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: T
         else:
             delivery = deliver_digests(report, sender=sender, state=state, guard=Guard(settings), people=people,
                                        period=digest_period(), max_items=services.profile.digest.max_items)
-    payload = report.as_dict()
-    if delivery is not None:
-        payload["delivery"] = delivery.as_dict()
+    payload = report.as_dict()  # the contract's shape; what was sent is told beside it, on stderr under --json
     if args.json:
+        if delivery is not None:
+            _print_delivery(delivery.as_dict(), sys.stderr)
         _emit(stdout, payload)
         return OK
     _print_digests(payload, report, stdout)
+    if delivery is not None:
+        _print_delivery(delivery.as_dict(), stdout)
     return OK
 
 
@@ -490,11 +492,12 @@ def _print_digests(payload: dict[str, Any], report: Any, stdout: TextIO) -> None
         print(f"\n{len(report.unowned_accounts)} account(s) have no owner in the CRM: "
               + ", ".join(report.unowned_accounts[:10]) + ("…" if len(report.unowned_accounts) > 10 else ""),
               file=stdout)
-    delivery = payload.get("delivery")
-    if delivery is not None:
-        print(f"\nSent {len(delivery['sent'])} digest(s); {len(delivery['skipped'])} not sent:", file=stdout)
-        for skipped in delivery["skipped"]:
-            print(f"  {skipped['name']}: {skipped['reason']}", file=stdout)
+
+
+def _print_delivery(delivery: dict[str, Any], out: TextIO) -> None:
+    print(f"\nSent {len(delivery['sent'])} digest(s); {len(delivery['skipped'])} not sent:", file=out)
+    for skipped in delivery["skipped"]:
+        print(f"  {skipped['name']}: {skipped['reason']}", file=out)
 
 
 def cmd_chat(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: TextIO) -> int:
