@@ -18,7 +18,7 @@ from fake_openai import FakeOpenAI, fake_model, fake_openai, run_cli  # noqa: F4
 
 from bot.cli import run_ingest
 from bot.formatting import escape
-from bot.llm import FALLBACK_NOTE, build_model
+from bot.llm import FALLBACK_NOTE
 from bot.runtime import Services, build_services
 from bot.services.answering import IDK, answer_question
 
@@ -219,10 +219,8 @@ def test_without_history_there_is_no_condense_call(ingested: Services) -> None:
 
 @pytest.fixture
 def llm_services(make_settings, fake_embeddings, fake_openai: FakeOpenAI, corpus) -> Services:
-    settings = make_settings(openai_api_key="test-key", openai_base_url=fake_openai.base_url, openai_timeout=1.0)
-    model = build_model(settings)
-    assert model is not None
-    services = build_services(settings, embeddings=fake_embeddings, model=model)
+    services = build_services(make_settings(**fake_openai.model_settings(openai_timeout=1.0)), embeddings=fake_embeddings)
+    assert services.model is not None
     assert not run_ingest(services, [], show_progress=False).errors
     return services
 

@@ -18,7 +18,7 @@ from fake_openai import (  # noqa: F401 - fake_openai is a fixture
 )
 
 from bot.cli import run_ingest
-from bot.llm import FALLBACK_NOTE, build_model
+from bot.llm import FALLBACK_NOTE
 from bot.runtime import Services, build_services
 from bot.services.briefs import build_brief
 
@@ -443,7 +443,7 @@ def test_model_failure_keeps_the_composed_summary_and_says_so(sample: SampleKnow
                                                               fake_openai: FakeOpenAI, brightwater: dict) -> None:
     fake_openai.fail(503)
     settings = sample.settings(openai_api_key="test-key", openai_base_url=fake_openai.base_url, openai_timeout=1.0)
-    services = build_services(settings, embeddings=fake_embeddings, model=build_model(settings))
+    services = build_services(settings, embeddings=fake_embeddings)
 
     status, out = run_cli(services, "brief", "--json", "Brightwater Health")
 

@@ -20,7 +20,7 @@ from fake_openai import (  # noqa: F401 - fake_openai is a fixture
 )
 
 from bot.cli import run_ingest
-from bot.llm import FALLBACK_NOTE, build_model
+from bot.llm import FALLBACK_NOTE
 from bot.runtime import Services, build_services
 from bot.services.campaigns import build_campaign
 
@@ -445,7 +445,7 @@ def test_rate_limited_model_keeps_the_composed_sequence(library: Services, gener
     composed = build_campaign(library.retriever, generic_ctx, persona="CFO", industry="Retail").as_dict()
     fake_openai.fail(429)
     settings = make_settings(openai_api_key="test-key", openai_base_url=fake_openai.base_url, openai_timeout=1.0)
-    services = build_services(settings, embeddings=fake_embeddings, model=build_model(settings))
+    services = build_services(settings, embeddings=fake_embeddings)
 
     status, out = run_cli(services, "campaign", "--json", "--persona", "CFO", "--industry", "Retail")
 

@@ -18,7 +18,7 @@ from fake_openai import (  # noqa: F401 - fake_openai is a fixture
 
 from bot.cli import run_ingest
 from bot.knowledge.retrieval import Hit
-from bot.llm import FALLBACK_NOTE, build_model
+from bot.llm import FALLBACK_NOTE
 from bot.runtime import Services, build_services
 from bot.services.drafts import check_draft, draft_outreach, failed_checks
 from bot.services.proof import Proof
@@ -338,7 +338,7 @@ def test_the_model_is_told_the_recipient_relationship_trigger_and_proof_point(sa
 @pytest.fixture
 def llm_sample_services(sample: SampleKnowledge, fake_embeddings, fake_openai: FakeOpenAI) -> Services:
     settings = sample.settings(openai_api_key="test-key", openai_base_url=fake_openai.base_url, openai_timeout=1.0)
-    return build_services(settings, embeddings=fake_embeddings, model=build_model(settings))
+    return build_services(settings, embeddings=fake_embeddings)
 
 
 def test_draft_json_sends_persona_and_account_facts_and_prints_the_model_draft(
