@@ -14,6 +14,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -72,6 +74,17 @@ def start_serve(tmp_path: Path, port: int, **env: str) -> subprocess.Popen[bytes
         process.kill()
         raise
     return process
+
+
+@contextmanager
+def served(tmp_path: Path, port: int, **env: str) -> Iterator[subprocess.Popen[bytes]]:
+    """start_serve for the length of a `with`; killed at the end if the test left it running."""
+    process = start_serve(tmp_path, port, **env)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
 
 
 def signed_command(url: str, command: str, text: str, *, response_url: str, secret: str = SECRET,

@@ -12,25 +12,22 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from serving import free_port, get, serve_env, signed_command, start_serve
+from serving import free_port, get, serve_env, served, signed_command
 from slack_helpers import mock  # noqa: F401 - the mock Slack Web API, as a fixture
 from slack_mock import Call, SlackMock
 
 
 def test_sigterm_stops_serve_cleanly_within_seconds(tmp_path: Path) -> None:
-    port = free_port()
-    process = start_serve(tmp_path, port)
-    try:
+    with served(tmp_path, free_port()) as process:
         started = time.monotonic()
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=8) == 0
         assert time.monotonic() - started < 5
-    finally:
-        if process.poll() is None:
-            process.kill()
 
 
 def test_a_busy_port_is_one_line_and_exit_2(tmp_path: Path) -> None:
@@ -49,14 +46,10 @@ def test_a_busy_port_is_one_line_and_exit_2(tmp_path: Path) -> None:
 def test_readyz_tells_the_truth_about_the_store_and_the_model(tmp_path: Path) -> None:
     """Liveness says the process runs; readiness says it can answer: knowledge in the store, model loaded."""
     port = free_port()
-    process = start_serve(tmp_path, port)
-    try:
+    with served(tmp_path, port):
         status, body = get(port, "/readyz")
         assert status == 503  # an empty store: alive, but nothing to answer from
         assert body["store"] is False and body["chunks"] == 0
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=10)
 
 
 def test_readiness_is_ok_once_the_knowledge_is_in_and_the_model_loaded(small_crm, services) -> None:
@@ -80,9 +73,8 @@ def test_socket_mode_answers_health_on_port_and_keeps_retrying_slack(tmp_path: P
     """Slack refuses the app token: the process stays up, says it is alive but not ready, and keeps trying."""
     mock.replies["apps.connections.open"] = {"ok": False, "error": "invalid_auth"}
     port = free_port()
-    process = start_serve(tmp_path, port, SLACK_APP_TOKEN=APP_TOKEN, SLACK_SIGNING_SECRET="", SLACK_API_URL=mock.url,
-                          LOG_FORMAT="json")
-    try:
+    with served(tmp_path, port, SLACK_APP_TOKEN=APP_TOKEN, SLACK_SIGNING_SECRET="", SLACK_API_URL=mock.url,
+                LOG_FORMAT="json") as process:
         assert get(port, "/healthz") == (200, {"ok": True, "slack": "connecting"})
         status, body = get(port, "/readyz")
         assert status == 503
@@ -96,9 +88,6 @@ def test_socket_mode_answers_health_on_port_and_keeps_retrying_slack(tmp_path: P
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
         assert time.monotonic() - started < 5
-    finally:
-        if process.poll() is None:
-            process.kill()
     stderr = process.stderr.read().decode() if process.stderr else ""
     records = [json.loads(line) for line in stderr.splitlines()]  # LOG_FORMAT=json: every line one object
     assert any("could not connect (invalid_auth)" in r["message"] for r in records)
@@ -163,13 +152,20 @@ def refused(port: int) -> bool:
     return False
 
 
-def test_sigterm_lets_the_answer_in_flight_reach_the_user_then_exits_0(tmp_path: Path, mock: SlackMock) -> None:
-    arrived = slow_users_info(mock, 3)
+@contextmanager
+def ask_in_flight(tmp_path: Path, slack: SlackMock, seconds: float) -> Iterator[tuple[subprocess.Popen[bytes], int, str]]:
+    """serve with an /ask acknowledged and its work running (held `seconds` in users.info): (process, port, the
+    response_url path its reply goes to)."""
+    arrived = slow_users_info(slack, seconds)
     port = free_port()
-    process = start_serve(tmp_path, port, SLACK_API_URL=mock.url)
-    try:
-        path = send_ask(port, mock, "what changed on the Acme deal?")
-        assert arrived.wait(10)  # the work after the ack is running
+    with served(tmp_path, port, SLACK_API_URL=slack.url) as process:
+        path = send_ask(port, slack, "what changed on the Acme deal?")
+        assert arrived.wait(10)
+        yield process, port, path
+
+
+def test_sigterm_lets_the_answer_in_flight_reach_the_user_then_exits_0(tmp_path: Path, mock: SlackMock) -> None:
+    with ask_in_flight(tmp_path, mock, 3) as (process, port, path):
         started = time.monotonic()
         process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 2
@@ -178,9 +174,6 @@ def test_sigterm_lets_the_answer_in_flight_reach_the_user_then_exits_0(tmp_path:
         assert refused(port)
         assert process.wait(timeout=10) == 0
         assert time.monotonic() - started < 10
-    finally:
-        if process.poll() is None:
-            process.kill()
     replies = mock.find(path)
     assert len(replies) == 1 and "knowledge base" in replies[0].body["text"]  # the answer, not an error
     stderr = process.stderr.read().decode()  # type: ignore[union-attr]
@@ -189,30 +182,17 @@ def test_sigterm_lets_the_answer_in_flight_reach_the_user_then_exits_0(tmp_path:
 
 
 def test_sigterm_never_waits_past_10_s_for_work_that_will_not_finish(tmp_path: Path, mock: SlackMock) -> None:
-    arrived = slow_users_info(mock, 30)
-    port = free_port()
-    process = start_serve(tmp_path, port, SLACK_API_URL=mock.url)
-    try:
-        send_ask(port, mock, "what changed on the Acme deal?")
-        assert arrived.wait(10)
+    with ask_in_flight(tmp_path, mock, 30) as (process, _, _):
         started = time.monotonic()
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=12) == 0
         assert time.monotonic() - started < 10  # before a container runtime's SIGKILL
-    finally:
-        if process.poll() is None:
-            process.kill()
     assert "with work still running" in process.stderr.read().decode()  # type: ignore[union-attr]
 
 
 def test_a_second_sigterm_exits_at_once_with_143(tmp_path: Path, mock: SlackMock) -> None:
     """The operator will not wait: the work in flight is abandoned, and the status says a signal ended it."""
-    arrived = slow_users_info(mock, 30)
-    port = free_port()
-    process = start_serve(tmp_path, port, SLACK_API_URL=mock.url)
-    try:
-        send_ask(port, mock, "what changed on the Acme deal?")
-        assert arrived.wait(10)
+    with ask_in_flight(tmp_path, mock, 30) as (process, port, _):
         process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 2
         while not refused(port) and time.monotonic() < deadline:  # the first one is being acted on
@@ -221,7 +201,4 @@ def test_a_second_sigterm_exits_at_once_with_143(tmp_path: Path, mock: SlackMock
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=5) == 128 + signal.SIGTERM
         assert time.monotonic() - started < 2
-    finally:
-        if process.poll() is None:
-            process.kill()
     assert "second SIGTERM: exiting now" in process.stderr.read().decode()  # type: ignore[union-attr]
