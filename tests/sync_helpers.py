@@ -1,17 +1,39 @@
-"""What the CRM sync tests and bench share: a counting embedding, the command line in-process, and the loopback
-HTTP server the HubSpot and Salesforce mocks are built on."""
+"""What the CRM sync tests and bench share: a counting embedding, the command line in-process, the loopback
+HTTP server the HubSpot and Salesforce mocks are built on, and the fixtures the HubSpot test modules import (no CRM
+settings from the shell, a running HubSpot mock)."""
 
 from __future__ import annotations
 
 import io
+import os
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding, Embeddings
+
+if TYPE_CHECKING:
+    from hubspot_mock import HubSpotMock
 
 CRM_ENV = ("HUBSPOT_", "SALESFORCE_", "SYNC_")  # settings a developer's shell may carry: the tests clear them
 Server = TypeVar("Server", bound="LoopbackServer")
+
+
+@pytest.fixture(autouse=True)
+def no_crm_settings_from_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.upper().startswith(CRM_ENV):
+            monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def hubspot() -> Iterator[HubSpotMock]:
+    from hubspot_mock import HubSpotMock  # hubspot_mock imports LoopbackServer from here
+
+    with HubSpotMock() as mock:
+        yield mock
 
 
 class CountingEmbeddings(Embeddings):

@@ -5,33 +5,17 @@ from __future__ import annotations
 
 import collections
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from hubspot_mock import GENERATED_FROM, HubSpotMock
-from sync_helpers import CountingEmbeddings, run_cli
+from sync_helpers import CountingEmbeddings, hubspot, no_crm_settings_from_the_shell, run_cli  # noqa: F401 (fixtures)
 
 from bot.knowledge.embeddings import Named
 from bot.runtime import Services, build_services
 from bot.sync.base import Change, CrmAuthError
 from bot.sync.hubspot import HubSpotConnector
 from bot.sync.runner import run_sync
-
-
-@pytest.fixture(autouse=True)
-def no_crm_settings_from_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
-
-    for name in list(os.environ):
-        if name.upper().startswith(("HUBSPOT_", "SALESFORCE_", "SYNC_")):
-            monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def hubspot() -> Iterator[HubSpotMock]:
-    with HubSpotMock() as mock:
-        yield mock
 
 
 @pytest.fixture

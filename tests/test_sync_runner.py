@@ -13,14 +13,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hubspot_mock import DEFAULT_STAGES, HubSpotMock, enum_value
 from langchain_core.embeddings import DeterministicFakeEmbedding
-from sync_helpers import run_cli
+from sync_helpers import hubspot, no_crm_settings_from_the_shell, run_cli  # noqa: F401 (fixtures)
 
 from bot.cli import main
 from bot.knowledge.embeddings import Named
@@ -34,19 +34,6 @@ from bot.sync.runner import Checkpoints, lease_for, run_sync, start_sync_schedul
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_CRM = REPO / "knowledge" / "crm"
 FAKE = "fake:deterministic"
-
-
-@pytest.fixture(autouse=True)
-def no_crm_settings_from_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.upper().startswith(("HUBSPOT_", "SALESFORCE_", "SYNC_")):
-            monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def hubspot() -> Iterator[HubSpotMock]:
-    with HubSpotMock() as mock:
-        yield mock
 
 
 def fake() -> Named:
