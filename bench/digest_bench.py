@@ -22,7 +22,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import random
 import shutil
@@ -32,13 +31,14 @@ import threading
 import time
 from collections import Counter
 from datetime import date, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from slack_mock import Call, SlackMock  # noqa: E402
 
 TODAY = date(2026, 11, 26)
 FIRST = ["Ana", "Ben", "Chloé", "Dario", "Eva", "Femi", "Greta", "Hugo", "Ines", "Jonas", "Kofi", "Lena", "Mateo",
@@ -135,56 +135,26 @@ class Bucket:
         return (1 - self.tokens) / self.rate
 
 
-class LimitedSlack:
+class LimitedSlack(SlackMock):
+    """tests/slack_mock.py's SlackMock (its request handler and loopback server) answering from token buckets."""
+
     LIMITS = {"chat.postMessage": (10.0, 20), "users.list": (20 / 60, 5), "users.lookupByEmail": (50 / 60, 10),
               "users.info": (100 / 60, 20), "conversations.info": (50 / 60, 10)}
     PER_CHANNEL = (1.0, 2)
 
     def __init__(self, members: dict[str, dict[str, Any]]):
+        super().__init__(poll_interval=0.05)
         self.members = members
-        self.lock = threading.Lock()
         self.buckets = {method: Bucket(*limit) for method, limit in self.LIMITS.items()}
         self.channels: dict[str, Bucket] = {}
-        self.calls: Counter[str] = Counter()
         self.limited: Counter[str] = Counter()
         self.delivered: Counter[str] = Counter()  # channel -> messages accepted
         self.posted_at: list[float] = []  # when each accepted message arrived
-        mock = self
+        self.start()
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:  # noqa: N802
-                path, _, query = self.path.partition("?")
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length).decode() if length else ""
-                body = json.loads(raw) if raw and "json" in (self.headers.get("Content-Type") or "") else \
-                    {k: v[0] for k, v in parse_qs(raw).items()}
-                body.update({k: v[0] for k, v in parse_qs(query).items()})
-                status, headers, reply = mock.answer(path.rsplit("/", 1)[-1], body)
-                data = json.dumps(reply).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST  # noqa: N815
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/"
-
-    def answer(self, method: str, body: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
+    def answer(self, call: Call) -> tuple[int, dict[str, str], dict[str, Any]]:
+        method, body = call.method, call.body
         with self.lock:
-            self.calls[method] += 1
             wait = self.buckets[method].take() if method in self.buckets else 0.0
             channel = str(body.get("channel") or "")
             if not wait and method == "chat.postMessage":
@@ -216,9 +186,10 @@ class LimitedSlack:
             return 200, {}, {"ok": True, "channel": {"id": body.get("channel"), "is_ext_shared": False}}
         return 200, {}, {"ok": True}
 
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def methods(self) -> Counter[str]:
+        """How many times each Web API method was called (429s included)."""
+        with self.lock:
+            return Counter(call.method for call in self.calls)
 
 
 # ---------------------------------------------------------------- the runs
@@ -293,7 +264,7 @@ def main() -> None:
 
     # -- 3a. sent as the scheduler sends them, then the alerts
     def send(label: str, period: str, replicas: int = 1, **options: Any) -> None:
-        before_calls, before_limited = Counter(slack.calls), Counter(slack.limited)
+        before_calls, before_limited = slack.methods(), Counter(slack.limited)
         before_delivered, first_post = Counter(slack.delivered), len(slack.posted_at)
         runs: list[tuple[Any, Any, Any]] = []
         lock = threading.Lock()
@@ -321,7 +292,7 @@ def main() -> None:
         delivered = slack.delivered - before_delivered
         dms = {c: n for c, n in delivered.items() if c.startswith("U")}
         limited = slack.limited - before_limited
-        calls = slack.calls - before_calls
+        calls = slack.methods() - before_calls
         waited = sum(sender.rate_limited for _, _, sender in runs)
         expected = {d.slack_user for d in report.digests if d.items and d.slack_user}
         unhandled = [s for s in skipped if "ratelimited" in s["reason"]]
