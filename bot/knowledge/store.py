@@ -244,9 +244,7 @@ class KnowledgeStore:
         self.bump()
 
     def forget_source(self, source: str) -> None:
-        self.chunks.delete(where={"source": source})
-        self.sources.delete(ids=[source])
-        self.bump()
+        self.forget_sources([source])
 
     # -- many sources at once (the CRM sync keeps one source per object: a call per source would not scale)
 
@@ -290,12 +288,8 @@ class KnowledgeStore:
         unique = list(dict.fromkeys(sources))
         if not unique:
             return
-        stale = self.chunk_ids(unique)
-        step = self._write_page()
-        for start in range(0, len(stale), step):
-            self.chunks.delete(ids=stale[start:start + step])
-        for start in range(0, len(unique), step):
-            self.sources.delete(ids=unique[start:start + step])
+        self._delete(self.chunks, self.chunk_ids(unique))
+        self._delete(self.sources, unique)
         self.bump()
 
     def chunk_ids(self, sources: Sequence[str]) -> list[str]:
@@ -309,9 +303,7 @@ class KnowledgeStore:
     def remove_stale_many(self, sources: Sequence[str], *, keep: Container[str]) -> int:
         """`remove_stale` for many sources at once: delete their chunks whose ids are not in `keep`; how many."""
         stale = [chunk_id for chunk_id in self.chunk_ids(list(dict.fromkeys(sources))) if chunk_id not in keep]
-        step = self._write_page()
-        for start in range(0, len(stale), step):
-            self.chunks.delete(ids=stale[start:start + step])
+        self._delete(self.chunks, stale)
         return len(stale)
 
     def bump(self) -> None:
@@ -401,9 +393,7 @@ class KnowledgeStore:
             stale.extend(chunk_id for chunk_id in ids if chunk_id not in keep)
             offset += len(ids)
             if stale and (len(stale) >= page or len(ids) < page):
-                step = self._write_page()
-                for start in range(0, len(stale), step):
-                    self.chunks.delete(ids=stale[start:start + step])
+                self._delete(self.chunks, stale)
                 offset -= len(stale)  # what followed the deleted chunks moved up by as many places
                 removed += len(stale)
                 stale = []
@@ -426,6 +416,12 @@ class KnowledgeStore:
 
     def _write_page(self) -> int:
         return max(1, min(WRITE_PAGE, int(self.client.get_max_batch_size())))
+
+    def _delete(self, collection: Any, ids: Sequence[str]) -> None:
+        """Delete `ids` from `collection` in pages a Chroma server answers within its timeout."""
+        step = self._write_page()
+        for start in range(0, len(ids), step):
+            collection.delete(ids=list(ids[start:start + step]))
 
     def count(self) -> int:
         try:
