@@ -266,13 +266,8 @@ class DigestReport:
 def _within(value: object, since: date, today: date) -> bool:
     """A record's date inside [since, today]: new since the last digest and not in the future."""
     text = str(value or "")[:10]
-    if len(text) != 10:
-        return False
-    try:
-        day = date.fromisoformat(text)
-    except ValueError:
-        return False
-    return since <= day <= today
+    age = age_in_days(text, today) if len(text) == 10 else None
+    return age is not None and 0 <= age <= (today - since).days
 
 
 def _sources(rows: Iterable[Row | None]) -> list[dict[str, Any]]:
