@@ -160,12 +160,11 @@ def seller_with_deals(request: pytest.FixtureRequest,
     yield name, SampleKnowledge(folder, knowledge=knowledge)
 
 
-def digests_of(services: Any, **options: Any) -> Any:
-    from bot.services.digest import DigestState, build_digests, load_snapshot
+def digests_of(services: Any, *, state: Any = None, only: str | None = None) -> Any:
+    from bot.listeners.digest import compute_digests
+    from bot.services.digest import DigestState
 
-    state = options.pop("state", None) or DigestState.for_services(services)
-    return build_digests(load_snapshot(services.store), services.context(), last_digests=state.last_digests,
-                         **options)
+    return compute_digests(services, state or DigestState.for_services(services), only=only)
 
 
 def lines(report: Any) -> dict[str, set[tuple[str, str]]]:
