@@ -262,11 +262,14 @@ class HubSpotConnector:
         return list(page.results or [])
 
     def _list(self, api: str, *, archived: bool) -> Iterator[Any]:
+        return self._paged(f"list {'archived ' if archived else ''}{api}", self._objects_api.get_page_with_http_info,
+                           api, properties=["hs_object_id"], archived=archived)
+
+    def _paged(self, what: str, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Iterator[Any]:
+        """Every result of a list endpoint, page after page (LIST_PAGE at a time) as its `paging.next` leads."""
         after: str | None = None
         while True:
-            page = self._call(f"list {'archived ' if archived else ''}{api}",
-                              self._objects_api.get_page_with_http_info, api, limit=LIST_PAGE,
-                              after=after, properties=["hs_object_id"], archived=archived)
+            page = self._call(what, method, *args, limit=LIST_PAGE, after=after, **kwargs)
             yield from page.results or []
             after = page.paging.next.after if page.paging and page.paging.next else None
             if not after:
@@ -302,18 +305,11 @@ class HubSpotConnector:
         """Every owner, active or not: id -> (export row, last update in ms)."""
         owners: dict[str, tuple[dict[str, str], int]] = {}
         for archived in (False, True):
-            after: str | None = None
-            while True:
-                page = self._call("list owners", self._owners_api.get_page_with_http_info,
-                                  limit=LIST_PAGE, after=after, archived=archived)
-                for owner in page.results or []:
-                    name = " ".join(p for p in (owner.first_name, owner.last_name) if p) or owner.email or str(owner.id)
-                    row = {"Id": str(owner.id), "Name": name, "Email": owner.email or "",
-                           "IsActive": "false" if archived or owner.archived else "true"}
-                    owners[str(owner.id)] = (row, _datetime_millis(owner.updated_at) or 0)
-                after = page.paging.next.after if page.paging and page.paging.next else None
-                if not after:
-                    break
+            for owner in self._paged("list owners", self._owners_api.get_page_with_http_info, archived=archived):
+                name = " ".join(p for p in (owner.first_name, owner.last_name) if p) or owner.email or str(owner.id)
+                row = {"Id": str(owner.id), "Name": name, "Email": owner.email or "",
+                       "IsActive": "false" if archived or owner.archived else "true"}
+                owners[str(owner.id)] = (row, _datetime_millis(owner.updated_at) or 0)
         return owners
 
     def _stages(self) -> dict[str, str]:
