@@ -30,11 +30,17 @@ def home_view(user: str, services: Any = None, *, state: Any = None) -> dict[str
 
 
 def register(app: Any, *, services: Any = None) -> None:
+    state = None
+    if services is not None:  # one handle on the digest ledger for every opening, not a new one each time
+        from bot.services.digest import DigestState
+
+        state = DigestState.for_services(services)
+
     @app.event("app_home_opened")
     def handle_app_home_opened(event: dict[str, Any], client: Any) -> None:
         if event.get("tab") not in (None, "home"):
             return
         try:
-            client.views_publish(user_id=event["user"], view=home_view(event["user"], services))
+            client.views_publish(user_id=event["user"], view=home_view(event["user"], services, state=state))
         except Exception:
             logger.exception("could not publish the home view")
