@@ -29,8 +29,9 @@ SYSTEMS = ("hubspot", "salesforce")
 LEASE_SLOT = 30.0  # seconds: a replica that dies mid-sync hands over within two slots
 PRUNE_EVERY = 24 * 3600.0
 WRITE_BATCH = 500  # changes written to the store together
-NOT_CONFIGURED = ("no CRM to sync: set HUBSPOT_TOKEN for HubSpot, or SALESFORCE_USERNAME, SALESFORCE_PASSWORD and "
-                  "SALESFORCE_SECURITY_TOKEN (or SALESFORCE_SESSION_ID with SALESFORCE_INSTANCE_URL) for Salesforce")
+SALESFORCE_SETTINGS = ("SALESFORCE_USERNAME, SALESFORCE_PASSWORD and SALESFORCE_SECURITY_TOKEN (or SALESFORCE_SESSION_ID "
+                       "with SALESFORCE_INSTANCE_URL)")
+NOT_CONFIGURED = f"no CRM to sync: set HUBSPOT_TOKEN for HubSpot, or {SALESFORCE_SETTINGS} for Salesforce"
 
 
 class SyncBusy(RuntimeError):
@@ -53,8 +54,7 @@ def configured_systems(settings: Any) -> list[str]:
 def missing_settings(system: str) -> str:
     if system == "hubspot":
         return "hubspot: not configured: set HUBSPOT_TOKEN (a HubSpot private app's access token)"
-    return ("salesforce: not configured: set SALESFORCE_USERNAME, SALESFORCE_PASSWORD and SALESFORCE_SECURITY_TOKEN "
-            "(or SALESFORCE_SESSION_ID with SALESFORCE_INSTANCE_URL)")
+    return f"salesforce: not configured: set {SALESFORCE_SETTINGS}"
 
 
 def connector_for(system: str, settings: Any) -> Connector:
