@@ -33,7 +33,7 @@ class Call:
 
 class SlackMock:
     def __init__(self, *, poll_interval: float = 0.5) -> None:
-        self.poll_interval = poll_interval  # how soon stop() returns: serve_forever looks for shutdown this often
+        """`poll_interval`: how soon stop() returns (serve_forever looks for shutdown this often)."""
         self.calls: list[Call] = []
         self.replies: dict[str, dict[str, Any]] = {}
         self.lock = threading.Lock()
