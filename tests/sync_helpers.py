@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding, Embeddings
 
+from bot.knowledge.embeddings import Named
+
 if TYPE_CHECKING:
     from hubspot_mock import HubSpotMock
 
@@ -49,6 +51,11 @@ class CountingEmbeddings(Embeddings):
 
     def embed_query(self, text: str) -> list[float]:
         return self.inner.embed_query(text)
+
+
+def fake_embeddings() -> Named:
+    """The deterministic fake embedding the sync tests' stores are built with, under one model name."""
+    return Named(DeterministicFakeEmbedding(size=64), "fake:deterministic")
 
 
 def run_cli(services: Any, *argv: str) -> tuple[int, str]:

@@ -20,10 +20,9 @@ from typing import Any
 import pytest
 from hubspot_mock import DEFAULT_STAGES, HubSpotMock, enum_value
 from langchain_core.embeddings import DeterministicFakeEmbedding
-from sync_helpers import hubspot, no_crm_settings_from_the_shell, run_cli  # noqa: F401 (fixtures)
+from sync_helpers import fake_embeddings, hubspot, no_crm_settings_from_the_shell, run_cli  # noqa: F401 (fixtures)
 
 from bot.cli import main
-from bot.knowledge.embeddings import Named
 from bot.knowledge.store import KnowledgeStore
 from bot.runtime import Services, build_services
 from bot.services.briefs import build_brief
@@ -33,11 +32,6 @@ from bot.sync.runner import Checkpoints, lease_for, run_sync, start_sync_schedul
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_CRM = REPO / "knowledge" / "crm"
-FAKE = "fake:deterministic"
-
-
-def fake() -> Named:
-    return Named(DeterministicFakeEmbedding(size=64), FAKE)
 
 
 @pytest.fixture
@@ -49,7 +43,7 @@ def store_at(make_settings, hubspot: HubSpotMock, tmp_path: Path) -> Callable[..
         (knowledge / "crm").mkdir(parents=True, exist_ok=True)
         settings = make_settings(chroma_path=tmp_path / f"chroma-{name}", knowledge_path=knowledge,
                                  hubspot_token=hubspot.token, hubspot_api_url=hubspot.url, **overrides)
-        return build_services(settings, embeddings=embeddings or fake())
+        return build_services(settings, embeddings=embeddings or fake_embeddings())
 
     return make
 
@@ -307,7 +301,7 @@ def test_sync_prints_a_summary_without_json(store_at, hubspot: HubSpotMock) -> N
 
 def test_no_crm_configured_is_one_line_and_exit_2(make_settings, capsys: pytest.CaptureFixture[str]) -> None:
     settings = make_settings()
-    status = main(["sync"], settings=settings, services_factory=lambda s: build_services(s, embeddings=fake()),
+    status = main(["sync"], settings=settings, services_factory=lambda s: build_services(s, embeddings=fake_embeddings()),
                   stdout=io.StringIO())
     assert status == 2
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
@@ -379,7 +373,7 @@ def test_two_replicas_schedulers_never_sync_together(store_at, hubspot: HubSpotM
 def test_the_scheduler_is_off_without_an_interval_or_a_crm(store_at, make_settings) -> None:
     stop = threading.Event()
     assert start_sync_scheduler(store_at("a"), stop) is None  # SYNC_INTERVAL=0
-    no_crm = build_services(make_settings(sync_interval=60), embeddings=fake())
+    no_crm = build_services(make_settings(sync_interval=60), embeddings=fake_embeddings())
     assert start_sync_scheduler(no_crm, stop) is None
 
 

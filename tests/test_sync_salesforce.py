@@ -12,12 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from langchain_core.embeddings import DeterministicFakeEmbedding
 from salesforce_mock import SalesforceMock, sf_id
-from sync_helpers import run_cli
+from sync_helpers import fake_embeddings, run_cli
 
 from bot.knowledge.crm import map_headers
-from bot.knowledge.embeddings import Named
 from bot.runtime import Services, build_services
 from bot.settings import SettingsError, load_settings
 from bot.sync.base import Batch, Change, CrmAuthError
@@ -448,10 +446,6 @@ SAMPLE_ACCOUNTS = [row["Name"] for row in csv.DictReader((REPO / "knowledge/crm/
 # records came from, a file or the API.)
 
 
-def _embeddings() -> Named:
-    return Named(DeterministicFakeEmbedding(size=64), "fake:deterministic")
-
-
 def _knowledge(root: Path, exports: tuple[str, ...]) -> Path:
     (root / "crm").mkdir(parents=True)
     (root / "content").mkdir()
@@ -467,7 +461,7 @@ def exported_and_synced(tmp_path_factory: pytest.TempPathFactory) -> tuple[Servi
     holding the same records, each into its own real Chroma store."""
     root = tmp_path_factory.mktemp("salesforce-e2e")
     files = build_services(load_settings(env_file=None, chroma_path=root / "chroma-files",
-                                         knowledge_path=_knowledge(root / "files", EXPORTS)), embeddings=_embeddings())
+                                         knowledge_path=_knowledge(root / "files", EXPORTS)), embeddings=fake_embeddings())
     status, _ = run_cli(files, "ingest", "--json")
     assert status == 0
     with SalesforceMock() as org:
@@ -476,7 +470,7 @@ def exported_and_synced(tmp_path_factory: pytest.TempPathFactory) -> tuple[Servi
                                  knowledge_path=_knowledge(root / "synced", ()), salesforce_username=org.username,
                                  salesforce_password=org.password, salesforce_security_token=org.security_token,
                                  salesforce_instance_url=org.url)
-        synced = build_services(settings, embeddings=_embeddings())
+        synced = build_services(settings, embeddings=fake_embeddings())
         status, out = run_cli(synced, "sync", "salesforce", "--json")
         assert status == 0, out
     return files, synced, json.loads(out)
@@ -518,7 +512,7 @@ def test_a_sync_killed_between_batches_resumes_to_what_a_clean_sync_writes(tmp_p
         def services(name: str) -> Services:
             settings = load_settings(env_file=None, chroma_path=tmp_path / name, knowledge_path=tmp_path / "k",
                                      salesforce_session_id=org.session_id, salesforce_instance_url=org.url)
-            return build_services(settings, embeddings=_embeddings())
+            return build_services(settings, embeddings=fake_embeddings())
 
         clean = services("clean")
         whole = sync_now(clean, "salesforce")
