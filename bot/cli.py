@@ -433,7 +433,7 @@ def cmd_digest(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: T
         switched_off,
     )
     from bot.listeners.guard import Guard
-    from bot.services.digest import DigestState
+    from bot.services.digest import DigestState, load_snapshot
 
     settings = services.settings
     only = args.user.strip().lower() if args.user else None
@@ -442,11 +442,14 @@ def cmd_digest(args: argparse.Namespace, services: Any, stdin: TextIO, stdout: T
     state = DigestState.for_services(services)
     sender = Sender(proactive_client(settings)) if settings.slack_enabled else None
     people = SlackPeople(sender, state) if sender is not None else None
-    report = compute_digests(services, state, people=people, only=only)
+    snapshot = load_snapshot(services.store)
+    report = compute_digests(services, state, people=people, only=only, snapshot=snapshot)
     if only and not report.digests:
         import difflib
 
-        emails = sorted({d.owner.email.lower() for d in compute_digests(services, state).digests if d.owner.email})
+        # the owners with a digest, from the same read of the store (no Slack lookups for them)
+        emails = sorted({d.owner.email.lower() for d in compute_digests(services, state, snapshot=snapshot).digests
+                         if d.owner.email})
         close = difflib.get_close_matches(only, emails, n=3, cutoff=0.5)
         raise UsageError(f"no account owner with the email {args.user}"
                          + (f"; closest: {', '.join(close)}" if close else ""), candidates=close)

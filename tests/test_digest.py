@@ -409,6 +409,8 @@ def test_cli_one_user_and_an_unknown_one(seller: tuple[str, Any]) -> None:
     assert [d["owner"]["email"] for d in json.loads(out)["digests"]] == [email]
     status, out = run_cli(services, "digest", "--dry-run", "--json", "--user", "nobody@example.com")
     assert status == 2 and "no account owner" in json.loads(out)["error"]
+    status, out = run_cli(services, "digest", "--dry-run", "--json", "--user", "x" + email)  # a typo
+    assert status == 2 and email in json.loads(out)["error"]  # the owner meant, suggested
     status, text = run_cli(services, "digest", "--dry-run")
     assert status == 0 and email in text
 

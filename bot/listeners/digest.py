@@ -46,6 +46,7 @@ from bot.services.digest import (
     DigestState,
     Match,
     Owner,
+    Snapshot,
     Subscription,
     build_digests,
     find_alerts,
@@ -411,10 +412,12 @@ def deliver_alerts(alerts: list[Alert], *, sender: Sender, state: DigestState, g
 # ---------------------------------------------------------------- one run
 
 def compute_digests(services: Any, state: DigestState, *, people: SlackPeople | None = None,
-                    only: str | None = None) -> DigestReport:
-    """Every owner's digest as of the context's today, each since their last digest."""
-    return build_digests(load_snapshot(services.store), services.context(), last_digests=state.last_digests,
-                         only=only, match=people.match if people is not None else None)
+                    only: str | None = None, snapshot: Snapshot | None = None) -> DigestReport:
+    """Every owner's digest as of the context's today, each since their last digest (from `snapshot` when the
+    caller has read the store already)."""
+    return build_digests(snapshot or load_snapshot(services.store), services.context(),
+                         last_digests=state.last_digests, only=only,
+                         match=people.match if people is not None else None)
 
 
 def switched_off(report: DigestReport, state: DigestState) -> set[str]:
