@@ -211,13 +211,14 @@ class SyncLease:
     (paused past it) finds the slot taken, sets `lost` and stops after its current batch. Replicas' clocks must
     agree to within a third of a slot (NTP does far better)."""
 
-    def __init__(self, ledger: Ledger, name: str, *, slot: float = LEASE_SLOT, clock: Callable[[], float] = time.time):
+    def __init__(self, ledger: Ledger, name: str, *, slot: float = LEASE_SLOT, clock: Callable[[], float] = time.time,
+                 wait: float = 0.0):
         self.ledger = ledger
         self.name = name
         self.slot = slot
         self.clock = clock
         self.lost = False
-        self.wait = 0.0  # how long `with lease:` waits for it
+        self.wait = wait  # how long `with lease:` waits for it
         self._held: set[int] = set()
         self._stop = threading.Event()
         self._beat: threading.Thread | None = None
@@ -296,9 +297,7 @@ class SyncLease:
 
 def lease_for(services: Any, system: str, *, slot: float | None = None, wait: float = 0.0) -> SyncLease:
     ledger = Ledger(lambda: services.store.client, services.settings.collection_prefix)
-    lease = SyncLease(ledger, f"sync:{system}", slot=LEASE_SLOT if slot is None else slot)
-    lease.wait = wait
-    return lease
+    return SyncLease(ledger, f"sync:{system}", slot=LEASE_SLOT if slot is None else slot, wait=wait)
 
 
 def sync_now(services: Any, system: str, *, full: bool = False, connector: Connector | None = None,
