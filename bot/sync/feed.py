@@ -320,8 +320,7 @@ class Feed:
         directory = self._directory
         if directory is not None:
             for source in unique:
-                role, record_id = source[len(self.prefix):].split("/", 1)
-                directory.remove(role, record_id)
+                directory.remove(*self._role_and_id(source))
         return sum(1 for source in unique if source in held)
 
     def stored(self) -> dict[str, set[str]]:
@@ -329,9 +328,14 @@ class Feed:
         ids), from one read of the manifest."""
         found: dict[str, set[str]] = {}
         for source in self.store.source_ids(self.prefix):
-            role, _, record_id = source[len(self.prefix):].partition("/")
+            role, record_id = self._role_and_id(source)
             found.setdefault(role, set()).add(record_id)
         return found
+
+    def _role_and_id(self, source: str) -> tuple[str, str]:
+        """The role and record id of one of this CRM's sources (`source_of` the other way)."""
+        role, _, record_id = source[len(self.prefix):].partition("/")
+        return role, record_id
 
 
 class LiveDirectory(Directory):
