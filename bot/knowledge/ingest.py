@@ -11,6 +11,7 @@ from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -195,7 +196,7 @@ def ingest(
     # CRM files first: the account/contact directory links every other record to its account.
     # What is stored stands in for CRM files not read this run, minus files being re-read or gone.
     exports: dict[str, CrmExport] = {}
-    directory = _directory_from_store(store, skip=set(keyed) | set(vanished))
+    directory = fill_directory(store, Directory(), skip=set(keyed) | set(vanished))
     for source, path in keyed.items():
         if path.suffix.lower() in CRM_SUFFIXES:
             try:
@@ -351,9 +352,12 @@ def _synced(source: str) -> bool:
     return source.startswith(API_SOURCES) and not _supported(Path(source))
 
 
-def _directory_from_store(store: KnowledgeStore, *, skip: set[str]) -> Directory:
-    """Accounts, contacts and deals already ingested, for runs over a single file."""
-    directory = Directory()
+DirectoryT = TypeVar("DirectoryT", bound=Directory)
+
+
+def fill_directory(store: KnowledgeStore, directory: DirectoryT, *, skip: Container[str] = frozenset()) -> DirectoryT:
+    """`directory` with the accounts, contacts and deals the store holds (files and every CRM), but those of the
+    `skip` sources: what a run over some files, or a sync, links its new records against."""
     where = {"$and": [{"kind": "crm"}, {"type": {"$in": list(DIRECTORY_ROLES)}}]}
     for _, _, meta in store.scan(where, include=["metadatas"]):
         if meta and meta.get("source") not in skip:

@@ -32,7 +32,7 @@ from bot.knowledge.accounts import core_name
 from bot.knowledge.crm import ALIASES, CrmFile, map_headers, to_record
 from bot.knowledge.documents import Chunk, LoadError
 from bot.knowledge.embeddings import NamedEmbeddings
-from bot.knowledge.ingest import API_SOURCES, DIRECTORY_ROLES, PIPELINE_VERSION
+from bot.knowledge.ingest import API_SOURCES, DIRECTORY_ROLES, PIPELINE_VERSION, fill_directory
 from bot.knowledge.records import Directory, crm_chunks
 from bot.knowledge.store import READ_PAGE, KnowledgeStore
 from bot.knowledge.titles import DEFAULT_READER
@@ -385,13 +385,7 @@ class LiveDirectory(Directory):
 
 def directory_from_store(store: KnowledgeStore, *, skip: Iterable[str] = ()) -> LiveDirectory:
     """Accounts, contacts and deals of the store (files and every CRM), but those of the `skip` sources."""
-    skipped = set(skip)
-    directory = LiveDirectory()
-    where = {"$and": [{"kind": "crm"}, {"type": {"$in": list(DIRECTORY_ROLES)}}]}
-    for _, _, meta in store.scan(where, include=["metadatas"]):
-        if meta and meta.get("source") not in skipped:
-            directory.add(json.loads(str(meta["data"])))
-    return directory
+    return fill_directory(store, LiveDirectory(), skip=set(skip))
 
 
 def _index_key(record: dict[str, object]) -> str:
