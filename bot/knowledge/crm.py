@@ -125,6 +125,11 @@ def detect_role(path: Path, headers: list[str]) -> str | None:
     for role, needles in _ROLE_BY_NAME:
         if any(needle in stem for needle in needles):
             return role
+    return role_from_headers(headers)
+
+
+def role_from_headers(headers: list[str]) -> str | None:
+    """The role a set of fields belongs to (a header line, a JSON object's keys), or None."""
     normalized = {normalize_header(h) for h in headers}
 
     def has(role: str, canonical: str) -> bool:
@@ -396,7 +401,7 @@ def _iter_json_array(text: str) -> Iterator[tuple[int, dict[str, object] | None,
         # record itself ({"exported": ..., "contacts": [...]}, not a contact with a list of its emails)
         lists = [key for key, value in document.items()
                  if isinstance(value, list) and value and all(isinstance(item, dict) for item in value)]
-        wrapper = len(lists) == 1 and detect_role(Path("export.json"), list(document)) is None
+        wrapper = len(lists) == 1 and role_from_headers(list(document)) is None
         key = next((k for k in ("records", "results", "data", "items") if isinstance(document.get(k), list)),
                    lists[0] if wrapper else None)
         document, record_depth, records_key = (document[key], 2, key) if key is not None else ([document], 0, None)
